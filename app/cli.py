@@ -1,0 +1,200 @@
+"""The ``locus`` command: set up the database, load data, compute, serve.
+
+Commands delegate: loading to ``etl``, computing to ``spatial`` (through ``app.compute``),
+serving to ``app.main``. Errors a user can fix are printed as one clear message, exit code 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+cli = typer.Typer(
+    name="locus",
+    help="Locus: open geospatial estate planning (NHS, councils, One Public Estate).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    raise typer.Exit(code=1)
+
+
+@cli.command("db-create")
+def db_create() -> None:
+    """Create the database named in LOCUS_DATABASE_URL when it does not exist."""
+    from app.dbadmin import create_database
+
+    from app.settings import get_settings
+
+    created = create_database(get_settings().database_url)
+    if created:
+        console.print(f"created database {created}")
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database schema to the newest migration (alembic upgrade head)."""
+    from app.dbadmin import upgrade_head
+
+    from app.settings import get_settings
+
+    upgrade_head(get_settings().database_url)
+
+
+@cli.command()
+def load(
+    dataset: Annotated[str, typer.Argument(help="dataset name; `locus datasets` lists them")],
+    path: Annotated[Path, typer.Argument(help="the file to load")],
+    region: Annotated[
+        str,
+        typer.Option(help="local authority code (e.g. E06000017) or bbox minlon,minlat,maxlon,maxlat"),
+    ] = "",
+    allow_rejects: Annotated[
+        int, typer.Option(help="load anyway when up to this many rows are rejected")
+    ] = 0,
+) -> None:
+    """Validate a file and load it atomically (all or nothing), recording provenance."""
+    from app.db import get_engine
+    from etl.datasets import DATASETS, load_dataset
+    from etl.loading import LoadError
+
+    if dataset not in DATASETS:
+        _fail(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}")
+    try:
+        with _progress() as progress:
+            summary = load_dataset(
+                get_engine(),
+                dataset,
+                path,
+                region=region,
+                allow_rejects=allow_rejects,
+                progress=progress,
+            )
+    except LoadError as exc:
+        _fail(f"load refused, nothing changed:\n{exc}")
+    except ValueError as exc:
+        _fail(str(exc))
+    _print_summary(summary)
+
+
+@cli.command()
+def datasets() -> None:
+    """List the datasets `locus load` understands."""
+    from etl.datasets import DATASETS
+
+    table = Table("dataset", "scope", "what")
+    for name, ds in sorted(DATASETS.items()):
+        table.add_row(name, "national" if ds.national else "regional", ds.description)
+    Console().print(table)
+
+
+@cli.command()
+def loads() -> None:
+    """Show the provenance of every load (newest first)."""
+    from sqlalchemy import text
+
+    from app.db import get_engine
+
+    table = Table("id", "dataset", "region", "file", "vintage", "loaded", "rejected", "status")
+    with get_engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, dataset, region, file_name, vintage, rows_loaded, rows_rejected, "
+                "status FROM data_loads ORDER BY id DESC"
+            )
+        ).all()
+    for r in rows:
+        table.add_row(*(str(v) if v is not None else "" for v in r))
+    Console().print(table)
+
+
+@cli.command()
+def demo(
+    serve: Annotated[bool, typer.Option(help="serve the API and map when loaded")] = True,
+) -> None:
+    """Load the real Rutland bundle, compute, and serve on http://127.0.0.1:8000."""
+    from app.demo import load_demo
+
+    try:
+        summaries = load_demo(progress_factory=_progress)
+    except Exception as exc:  # a user-facing summary of what failed, then stop
+        from etl.loading import LoadError
+
+        if isinstance(exc, LoadError | ValueError | FileNotFoundError):
+            _fail(str(exc))
+        raise
+    for summary in summaries:
+        _print_summary(summary)
+    if serve:
+        serve_command()
+
+
+@cli.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the API (and the web map) with uvicorn."""
+    import uvicorn
+
+    from app.settings import get_settings
+
+    settings = get_settings()
+    bind_host = host or settings.host
+    bind_port = port or settings.port
+    console.print(f"serving Locus on http://{bind_host}:{bind_port}")
+    uvicorn.run("app.main:app", host=bind_host, port=bind_port, workers=workers, log_level="warning")
+
+
+def _progress():  # type: ignore[no-untyped-def]
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def _print_summary(summary: object) -> None:
+    from etl.loading import LoadSummary
+
+    assert isinstance(summary, LoadSummary)
+    title = (
+        f"{summary.dataset} ← {summary.file_name}"
+        + (f" (region {summary.region})" if summary.region else "")
+        + f": {summary.status}"
+    )
+    table = Table(title=title, show_header=False)
+    table.add_row("load id", str(summary.load_id))
+    table.add_row("vintage", summary.vintage or "")
+    table.add_row("rows read", f"{summary.rows_read:,}")
+    for name, n in summary.rows_loaded.items():
+        table.add_row(f"rows loaded into {name}", f"{n:,}")
+    table.add_row("rows rejected", f"{summary.rows_rejected:,}")
+    if summary.superseded:
+        table.add_row("replaced loads", ", ".join(map(str, summary.superseded)))
+    for note in summary.notes:
+        table.add_row("note", note)
+    Console().print(table)
+
+
+def main() -> None:
+    """Entry point of the ``locus`` console script."""
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Database engines: one SQLAlchemy engine per URL, created lazily and reused."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine
+
+from app.settings import get_settings
+
+
+@lru_cache
+def engine_for(url: str) -> Engine:
+    """A pooled engine for ``url`` (cached so a process has one pool per database)."""
+    return create_engine(url, pool_pre_ping=True, future=True)
+
+
+def get_engine() -> Engine:
+    """The engine for ``LOCUS_DATABASE_URL``."""
+    return engine_for(get_settings().database_url)

@@ -1,0 +1,395 @@
+"""Atomic, idempotent loads with provenance: the one way any dataset reaches PostGIS.
+
+Every reader in ``etl/`` turns a file into a :class:`ParsedFile` (one DataFrame per target
+table, geometry as shapely objects in EPSG:27700, plus the rows it rejected with their row
+numbers and reasons). :func:`load_parsed` then, in one transaction:
+
+1. skips the load when the same file (sha256) is already the active load of that dataset and
+   region — loading a file twice changes nothing;
+2. refuses the load when rows were rejected (unless the caller allows a number of rejects):
+   the error names the file, each row and its reason, and nothing is written;
+3. copies each frame into a temporary staging table (``COPY``), deletes the rows of the
+   previous active load of the same dataset and region, inserts the staged rows and marks the
+   previous load ``superseded`` — so readers of the database see either the old data or the new,
+   never a mix, and an interrupted load rolls back to exactly what was there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Connection, Engine, text
+
+BNG = 27700
+OGL = "Open Government Licence v3.0"
+OS_ATTRIBUTION = "Contains OS data © Crown copyright and database right"
+ODBL = "© OpenStreetMap contributors, ODbL 1.0"
+
+# Tables a load may write, with the geometry columns each holds (stored as EPSG:27700).
+GEOMETRY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "areas": ("geom", "rep_point"),
+    "population": (),
+    "deprivation": (),
+    "sites": ("geom",),
+    "postcodes": ("geom",),
+    "network_nodes": ("geom",),
+    "network_edges": ("geom",),
+}
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {"sites": ("attributes",)}
+
+MAX_REJECTS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One rejected input row: its row number as a user sees it in the file, and why."""
+
+    row: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}" if self.row is not None else self.reason
+
+
+class LoadError(Exception):
+    """A file that cannot be loaded; the message names the file, the rows and the reasons."""
+
+    def __init__(self, path: Path | str, problems: str | Sequence[Reject]) -> None:
+        self.path = Path(path)
+        if isinstance(problems, str):
+            self.rejects: list[Reject] = [Reject(None, problems)]
+        else:
+            self.rejects = list(problems)
+        shown = [str(r) for r in self.rejects[:MAX_REJECTS_SHOWN]]
+        more = len(self.rejects) - len(shown)
+        lines = [f"{self.path.name}: {line}" for line in shown]
+        if more > 0:
+            lines.append(f"{self.path.name}: ... and {more} more rejected rows")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class ParsedFile:
+    """What a reader made of one file, ready for :func:`load_parsed`."""
+
+    dataset: str
+    path: Path
+    licence: str
+    tables: dict[str, pd.DataFrame]
+    rows_read: int
+    rejects: list[Reject] = field(default_factory=list)
+    vintage: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadSummary:
+    """The outcome of a load, as printed at the end of ``locus load``."""
+
+    dataset: str
+    region: str
+    file_name: str
+    status: str  # "loaded" or "unchanged"
+    load_id: int
+    rows_read: int
+    rows_loaded: dict[str, int]
+    rows_rejected: int
+    superseded: list[int]
+    vintage: str | None
+    notes: list[str]
+
+
+@dataclass
+class Region:
+    """The region a load is filtered to: a local authority code or a WGS84 bbox.
+
+    ``polygon`` is the region's outline in EPSG:27700 when known (the union of the areas
+    loaded for that local authority, or the bbox), ``area_codes`` the LSOA/MSOA codes in it.
+    """
+
+    key: str
+    polygon: BaseGeometry | None = None
+    area_codes: frozenset[str] = frozenset()
+    lad_code: str | None = None
+
+    def contains(self, geoms: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Boolean mask of the geometries inside the region (all True when unknown)."""
+        if self.polygon is None:
+            return np.ones(len(geoms), dtype=bool)
+        shapely.prepare(self.polygon)
+        # 50 m tolerance: boundary generalisation puts real edge-of-county points just outside.
+        inside = shapely.dwithin(self.polygon, geoms, 50.0)
+        return np.asarray(inside, dtype=bool)
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_bbox(text_bbox: str) -> tuple[float, float, float, float] | None:
+    """``"minlon,minlat,maxlon,maxlat"`` as four floats, or None when not a bbox."""
+    parts = text_bbox.split(",")
+    if len(parts) != 4:
+        return None
+    try:
+        minx, miny, maxx, maxy = (float(p) for p in parts)
+    except ValueError:
+        return None
+    if not (-180 <= minx < maxx <= 180 and -90 <= miny < maxy <= 90):
+        raise ValueError(
+            f"region bbox {text_bbox!r}: expected minlon,minlat,maxlon,maxlat in WGS84 "
+            "with min < max"
+        )
+    return minx, miny, maxx, maxy
+
+
+def resolve_region(conn: Connection, key: str | None) -> Region:
+    """The :class:`Region` for a CLI ``--region`` value ('' or None: no filter)."""
+    if not key:
+        return Region(key="")
+    bbox = parse_bbox(key)
+    if bbox is not None:
+        row = conn.execute(
+            text("SELECT ST_AsBinary(ST_Transform(ST_MakeEnvelope(:a, :b, :c, :d, 4326), 27700))"),
+            {"a": bbox[0], "b": bbox[1], "c": bbox[2], "d": bbox[3]},
+        ).one()
+        polygon = shapely.from_wkb(bytes(row[0]))
+        codes = conn.execute(
+            text(
+                "SELECT code FROM areas WHERE ST_Intersects(rep_point, ST_GeomFromWKB(:wkb, 27700))"
+            ),
+            {"wkb": shapely.to_wkb(polygon)},
+        ).scalars()
+        return Region(key=key, polygon=polygon, area_codes=frozenset(codes))
+    if not (len(key) == 9 and key[0] in "EWSN" and key[1:].isdigit()):
+        raise ValueError(
+            f"region {key!r}: expected a local authority code such as E06000017 "
+            "or a bbox minlon,minlat,maxlon,maxlat"
+        )
+    codes = frozenset(
+        conn.execute(text("SELECT code FROM areas WHERE lad_code = :r"), {"r": key}).scalars()
+    )
+    wkb = conn.execute(
+        text(
+            "SELECT ST_AsBinary(ST_Union(geom)) FROM areas WHERE lad_code = :r "
+            "AND vintage = (SELECT max(vintage) FROM areas WHERE lad_code = :r)"
+        ),
+        {"r": key},
+    ).scalar()
+    polygon = shapely.from_wkb(bytes(wkb)) if wkb is not None else None
+    return Region(key=key, polygon=polygon, area_codes=codes, lad_code=key)
+
+
+def _copy_value(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, BaseGeometry):
+        return shapely.to_wkb(value, hex=True, include_srid=False)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return value
+
+
+def _stage_and_swap(
+    conn: Connection, table: str, frame: pd.DataFrame, load_id: int, old_loads: list[int]
+) -> int:
+    stage = f"_stage_{table}"
+    columns = [c for c in frame.columns if c != "load_id"]
+    geom_cols = set(GEOMETRY_COLUMNS[table])
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    column_list = ", ".join(columns)
+    with raw.cursor() as cur, cur.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
+        for row in frame[columns].itertuples(index=False, name=None):
+            copy.write_row([_copy_value(v) for v in row])
+    for col in geom_cols & set(columns):
+        conn.exec_driver_sql(f"UPDATE {stage} SET {col} = ST_SetSRID({col}, {BNG})")
+    if old_loads:
+        conn.execute(
+            text(f"DELETE FROM {table} WHERE load_id = ANY(:ids)"),
+            {"ids": old_loads},
+        )
+    conn.execute(
+        text(
+            f"INSERT INTO {table} ({column_list}, load_id) "
+            f"SELECT {column_list}, :load_id FROM {stage}"
+        ),
+        {"load_id": load_id},
+    )
+    return len(frame)
+
+
+def _check_frames(parsed: ParsedFile) -> None:
+    for table, frame in parsed.tables.items():
+        if table not in GEOMETRY_COLUMNS:
+            raise LoadError(parsed.path, f"internal: unknown target table {table!r}")
+        for col in GEOMETRY_COLUMNS[table]:
+            if col not in frame.columns:
+                continue
+            geoms = frame[col].to_numpy()
+            present = ~shapely.is_missing(geoms)
+            valid = shapely.is_valid(geoms[present])
+            if not np.all(valid):
+                bad = np.flatnonzero(present)[~valid]
+                rows = frame.get("_row", pd.Series(frame.index + 1, index=frame.index))
+                problems = [
+                    Reject(
+                        int(rows.iloc[i]), f"invalid geometry ({shapely.is_valid_reason(geoms[i])})"
+                    )
+                    for i in bad
+                ]
+                raise LoadError(parsed.path, problems)
+
+
+def load_parsed(
+    engine: Engine,
+    parsed: ParsedFile,
+    *,
+    region: str = "",
+    allow_rejects: int = 0,
+    extra_superseded_datasets: Iterable[str] = (),
+) -> LoadSummary:
+    """Load a parsed file atomically, recording provenance in ``data_loads``.
+
+    Parameters
+    ----------
+    engine
+        The target database.
+    parsed
+        What a reader produced from the file.
+    region
+        The region key the load was filtered to ('' for the whole file); a newer load of the
+        same dataset and region replaces this one.
+    allow_rejects
+        How many rejected rows to tolerate (they are recorded with the load); more than this
+        and the load is refused with every reason listed.
+    extra_superseded_datasets
+        Other dataset names whose active loads for the region this one replaces.
+
+    Raises
+    ------
+    LoadError
+        When rows were rejected beyond ``allow_rejects`` or a geometry is invalid; nothing is
+        written.
+    """
+    if len(parsed.rejects) > allow_rejects:
+        raise LoadError(parsed.path, parsed.rejects)
+    _check_frames(parsed)
+    sha = sha256_of(parsed.path)
+    datasets = [parsed.dataset, *extra_superseded_datasets]
+    started = dt.datetime.now(dt.UTC)
+    with engine.begin() as conn:
+        # One load of a dataset+region at a time: a second concurrent load waits here.
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+            {"k": f"{parsed.dataset}|{region}"},
+        )
+        previous = conn.execute(
+            text(
+                "SELECT id, sha256, dataset FROM data_loads WHERE dataset = ANY(:ds) "
+                "AND region = :r AND status = 'active' ORDER BY id"
+            ),
+            {"ds": datasets, "r": region},
+        ).all()
+        same = [p for p in previous if p.sha256 == sha and p.dataset == parsed.dataset]
+        if same:
+            return LoadSummary(
+                dataset=parsed.dataset,
+                region=region,
+                file_name=parsed.path.name,
+                status="unchanged",
+                load_id=same[-1].id,
+                rows_read=parsed.rows_read,
+                rows_loaded={},
+                rows_rejected=len(parsed.rejects),
+                superseded=[],
+                vintage=parsed.vintage,
+                notes=["the same file is already loaded: nothing changed"],
+            )
+        old_ids = [p.id for p in previous]
+        load_id = conn.execute(
+            text(
+                "INSERT INTO data_loads (dataset, region, file_name, sha256, vintage, "
+                "rows_read, rows_rejected, rejects, started_at, status, licence, message) "
+                "VALUES (:dataset, :region, :file, :sha, :vintage, :read, :rejected, "
+                "CAST(:rejects AS jsonb), :started, 'active', :licence, :message) RETURNING id"
+            ),
+            {
+                "dataset": parsed.dataset,
+                "region": region,
+                "file": parsed.path.name,
+                "sha": sha,
+                "vintage": parsed.vintage,
+                "read": parsed.rows_read,
+                "rejected": len(parsed.rejects),
+                "rejects": json.dumps([{"row": r.row, "reason": r.reason} for r in parsed.rejects]),
+                "started": started,
+                "licence": parsed.licence,
+                "message": "; ".join(parsed.notes) or None,
+            },
+        ).scalar_one()
+        loaded: dict[str, int] = {}
+        for table, frame in parsed.tables.items():
+            clean = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+            loaded[table] = _stage_and_swap(conn, table, clean, load_id, old_ids)
+        # Tables the old loads wrote but this one does not: their rows go too.
+        for table in GEOMETRY_COLUMNS:
+            if table not in parsed.tables and old_ids:
+                conn.execute(
+                    text(f"DELETE FROM {table} WHERE load_id = ANY(:ids)"), {"ids": old_ids}
+                )
+        if old_ids:
+            conn.execute(
+                text("UPDATE data_loads SET status = 'superseded' WHERE id = ANY(:ids)"),
+                {"ids": old_ids},
+            )
+        conn.execute(
+            text("UPDATE data_loads SET rows_loaded = :n, finished_at = :t WHERE id = :id"),
+            {"n": sum(loaded.values()), "t": dt.datetime.now(dt.UTC), "id": load_id},
+        )
+    return LoadSummary(
+        dataset=parsed.dataset,
+        region=region,
+        file_name=parsed.path.name,
+        status="loaded",
+        load_id=load_id,
+        rows_read=parsed.rows_read,
+        rows_loaded=loaded,
+        rows_rejected=len(parsed.rejects),
+        superseded=old_ids,
+        vintage=parsed.vintage,
+        notes=parsed.notes,
+    )
+
+
+def table_checksum(conn: Connection, table: str) -> str:
+    """md5 of every row of ``table`` in a stable order (used to prove a load changed nothing)."""
+    value = conn.exec_driver_sql(
+        f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+    ).scalar_one()
+    return str(value)
