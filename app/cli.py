@@ -31,7 +31,6 @@ def _fail(message: str) -> None:
 def db_create() -> None:
     """Create the database named in LOCUS_DATABASE_URL when it does not exist."""
     from app.dbadmin import create_database
-
     from app.settings import get_settings
 
     created = create_database(get_settings().database_url)
@@ -43,7 +42,6 @@ def db_create() -> None:
 def migrate() -> None:
     """Upgrade the database schema to the newest migration (alembic upgrade head)."""
     from app.dbadmin import upgrade_head
-
     from app.settings import get_settings
 
     upgrade_head(get_settings().database_url)
@@ -55,15 +53,18 @@ def load(
     path: Annotated[Path, typer.Argument(help="the file to load")],
     region: Annotated[
         str,
-        typer.Option(help="local authority code (e.g. E06000017) or bbox minlon,minlat,maxlon,maxlat"),
+        typer.Option(
+            help="local authority code (e.g. E06000017) or bbox minlon,minlat,maxlon,maxlat"
+        ),
     ] = "",
     allow_rejects: Annotated[
         int, typer.Option(help="load anyway when up to this many rows are rejected")
     ] = 0,
 ) -> None:
     """Validate a file and load it atomically (all or nothing), recording provenance."""
-    from app.db import get_engine
     from etl.datasets import DATASETS, load_dataset
+
+    from app.db import get_engine
     from etl.loading import LoadError
 
     if dataset not in DATASETS:
@@ -117,6 +118,25 @@ def loads() -> None:
 
 
 @cli.command()
+def compute(
+    force: Annotated[bool, typer.Option(help="recompute even when nothing changed")] = False,
+) -> None:
+    """Compute the stored area → site travel times for every mode (when the data changed)."""
+    from app.db import get_engine
+    from app.services.compute import refresh_computations
+
+    summaries = refresh_computations(get_engine(), force=force)
+    if not summaries:
+        console.print("travel times are up to date (or no network is loaded)")
+    for s in summaries:
+        console.print(
+            f"{s.mode}: {s.areas} areas × {s.sites} sites → {s.pairs:,} pairs"
+            + (f"; unreachable areas {s.unreachable_areas}" if s.unreachable_areas else "")
+            + (f"; unreachable sites {s.unreachable_sites}" if s.unreachable_sites else "")
+        )
+
+
+@cli.command()
 def demo(
     serve: Annotated[bool, typer.Option(help="serve the API and map when loaded")] = True,
 ) -> None:
@@ -152,7 +172,9 @@ def serve_command(
     bind_host = host or settings.host
     bind_port = port or settings.port
     console.print(f"serving Locus on http://{bind_host}:{bind_port}")
-    uvicorn.run("app.main:app", host=bind_host, port=bind_port, workers=workers, log_level="warning")
+    uvicorn.run(
+        "app.main:app", host=bind_host, port=bind_port, workers=workers, log_level="warning"
+    )
 
 
 def _progress():  # type: ignore[no-untyped-def]

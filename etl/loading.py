@@ -223,10 +223,10 @@ def _stage_and_swap(
     )
     raw = conn.connection.driver_connection
     assert raw is not None
-    column_list = ", ".join(columns)
+    column_list = ", ".join([*columns, "load_id"])
     with raw.cursor() as cur, cur.copy(f"COPY {stage} ({column_list}) FROM STDIN") as copy:
         for row in frame[columns].itertuples(index=False, name=None):
-            copy.write_row([_copy_value(v) for v in row])
+            copy.write_row([*(_copy_value(v) for v in row), load_id])
     for col in geom_cols & set(columns):
         conn.exec_driver_sql(f"UPDATE {stage} SET {col} = ST_SetSRID({col}, {BNG})")
     if old_loads:
@@ -234,13 +234,7 @@ def _stage_and_swap(
             text(f"DELETE FROM {table} WHERE load_id = ANY(:ids)"),
             {"ids": old_loads},
         )
-    conn.execute(
-        text(
-            f"INSERT INTO {table} ({column_list}, load_id) "
-            f"SELECT {column_list}, :load_id FROM {stage}"
-        ),
-        {"load_id": load_id},
-    )
+    conn.exec_driver_sql(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage}")
     return len(frame)
 
 

@@ -62,3 +62,21 @@ def db_engine(db_url: str) -> Iterator[Engine]:
     engine = create_engine(db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def rutland_engine(db_engine: Engine, data_dir: Path) -> Engine:
+    """The session database with the real Rutland demo bundle loaded and computed.
+
+    Loaded once per session through :func:`app.demo.load_demo`, exactly as `make demo` does.
+    """
+    from app.demo import load_demo
+
+    load_demo(engine=db_engine, data_dir=data_dir)
+    return db_engine
+
+
+@pytest.fixture(scope="session")
+def rutland_db_url(db_url: str, rutland_engine: Engine) -> str:
+    """URL of the session database with the Rutland demo bundle loaded (for live servers)."""
+    return db_url
