@@ -6,6 +6,8 @@ serving to ``app.main``. Errors a user can fix are printed as one clear message,
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -62,15 +64,14 @@ def load(
     ] = 0,
 ) -> None:
     """Validate a file and load it atomically (all or nothing), recording provenance."""
-    from etl.datasets import DATASETS, load_dataset
-
     from app.db import get_engine
+    from etl.datasets import DATASETS, load_dataset
     from etl.loading import LoadError
 
     if dataset not in DATASETS:
         _fail(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}")
     try:
-        with _progress() as progress:
+        with _progress(f"{dataset} ← {path.name}") as progress:
             summary = load_dataset(
                 get_engine(),
                 dataset,
@@ -177,17 +178,83 @@ def serve_command(
     )
 
 
-def _progress():  # type: ignore[no-untyped-def]
+@contextmanager
+@cli.command()
+def worker() -> None:
+    """Run the job worker (OGC API Processes jobs queued in PostgreSQL)."""
+    from app.jobs.worker import run_worker
+
+    run_worker()
+
+
+keys = typer.Typer(help="Manage API keys (stored hashed; shown once when created).")
+cli.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="organisation the key belongs to")],
+    role: Annotated[str, typer.Option(help="viewer, analyst or admin")] = "viewer",
+    label: Annotated[str, typer.Option(help="a note to recognise the key by")] = "",
+) -> None:
+    """Create an API key and print it (the only time the secret is shown)."""
+    from app.auth import create_api_key
+    from app.db import get_engine
+
+    if role not in ("viewer", "analyst", "admin"):
+        _fail(f"--role {role!r}: expected viewer, analyst or admin")
+    typer.echo(create_api_key(get_engine(), org, role, label=label))  # type: ignore[arg-type]
+
+
+@keys.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="the key or its id")]) -> None:
+    """Revoke an API key."""
+    from app.auth import revoke_api_key
+    from app.db import get_engine
+
+    if not revoke_api_key(get_engine(), key):
+        _fail(f"no active key {key!r}")
+    console.print("revoked")
+
+
+@keys.command("list")
+def keys_list(
+    org: Annotated[str | None, typer.Option(help="only this organisation")] = None,
+) -> None:
+    """List API keys (ids, organisations, roles; never the secrets)."""
+    from app.auth import list_api_keys
+    from app.db import get_engine
+
+    rows = list_api_keys(get_engine(), org)
+    table = Table("id", "organisation", "role", "label", "created", "revoked")
+    for r in rows:
+        table.add_row(
+            *(
+                str(r.get(k, "") or "")
+                for k in ("id", "organisation", "role", "label", "created_at", "revoked_at")
+            )
+        )
+    Console().print(table)
+
+
+def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A rich progress bar, handed to readers as a ``progress(completed, total)`` callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    return Progress(
+    with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
-    )
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(completed: int, total: int | None) -> None:
+            bar.update(task, completed=completed, total=total)
+
+        yield advance
 
 
 def _print_summary(summary: object) -> None:

@@ -35,14 +35,17 @@ class BundleFile:
 RUTLAND_BUNDLE: tuple[BundleFile, ...] = (
     BundleFile("lsoa21", "rutland/rutland_lsoa21.geojson"),
     BundleFile("lsoa11", "rutland/rutland_lsoa11.geojson"),
+    BundleFile("msoa21", "rutland/rutland_msoa21.geojson"),
     BundleFile("census2021-age", "england/census2021_usual_residents_lsoa21_6_age_bands.csv.gz"),
     BundleFile("imd2019", "england/imd2019_file1.xlsx"),
+    BundleFile("codepoint", "rutland/codepoint_2014_le.csv"),
+    # OSM health points before ERIC: ERIC sites have no coordinates and are placed by name.
+    BundleFile("osm-health", "rutland/rutland_2022-07-20.osm.pbf"),
     BundleFile("gp-practices", "england/epraccur.csv"),
     BundleFile("pharmacies", "england/pharmacy_geo.csv"),
     BundleFile("care-sites", "england/care_sites_geo.csv"),
-    BundleFile("codepoint", "rutland/codepoint_2014_le.csv"),
-    BundleFile("osm-network", "rutland/rutland_2022-07-20.osm.pbf"),
     BundleFile("eric-sites", "england/eric_2016-17_trust_site_pfi.xls"),
+    BundleFile("osm-network", "rutland/rutland_2022-07-20.osm.pbf"),
 )
 
 
@@ -51,7 +54,7 @@ def load_bundle(
     bundle: tuple[BundleFile, ...],
     *,
     data_dir: Path | None = None,
-    progress_factory: Callable[[], AbstractContextManager[Any]] | None = None,
+    progress_factory: Callable[[str], AbstractContextManager[Any]] | None = None,
 ) -> list[LoadSummary]:
     """Load every file of ``bundle`` in order (each atomically); return the summaries."""
     from etl.datasets import load_dataset
@@ -63,7 +66,7 @@ def load_bundle(
         if progress_factory is None:
             summaries.append(load_dataset(engine, item.dataset, path, region=item.region))
         else:
-            with progress_factory() as progress:
+            with progress_factory(f"{item.dataset} ← {path.name}") as progress:
                 summaries.append(
                     load_dataset(engine, item.dataset, path, region=item.region, progress=progress)
                 )
@@ -74,7 +77,7 @@ def load_demo(
     *,
     engine: Engine | None = None,
     data_dir: Path | None = None,
-    progress_factory: Callable[[], AbstractContextManager[Any]] | None = None,
+    progress_factory: Callable[[str], AbstractContextManager[Any]] | None = None,
 ) -> list[LoadSummary]:
     """Load the Rutland bundle and compute the stored travel times (idempotent)."""
     engine = engine or get_engine()

@@ -9,13 +9,13 @@ extract for the same region replaces the older network entirely.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyproj
 
 from etl.loading import ODBL, LoadError, ParsedFile, Region
 from etl.osm import OsmReadError, read_osm
+from etl.readers.common import Progress, report
 from spatial.network import build_network
 
 MODES = ("drive", "walk", "cycle")
@@ -34,7 +34,7 @@ def _region_bbox_wgs84(region: Region) -> tuple[float, float, float, float] | No
 def parse_osm_network(
     path: Path,
     region: Region,
-    progress: Any = None,
+    progress: Progress | None = None,
     *,
     walk_speed_kmh: float = 4.8,
     cycle_speed_kmh: float = 15.0,
@@ -46,7 +46,6 @@ def parse_osm_network(
         raise LoadError(path, str(exc).split(": ", 1)[-1]) from exc
     if extract.ways.empty:
         raise LoadError(path, "no highway ways found (is this an OSM extract of the region?)")
-    task = progress.add_task("building networks", total=len(MODES)) if progress else None
     nodes: list[pd.DataFrame] = []
     edges: list[pd.DataFrame] = []
     notes: list[str] = []
@@ -65,8 +64,7 @@ def parse_osm_network(
             f"({net.metadata.get('dropped_nodes', 0):,} nodes outside the largest "
             "strongly connected component dropped)"
         )
-        if progress is not None:
-            progress.advance(task)
+        report(progress, len(nodes), len(MODES))
     timestamp = extract.metadata.get("timestamp") or extract.metadata.get("replication_timestamp")
     return ParsedFile(
         dataset="osm-network",

@@ -16,6 +16,12 @@ EXPECTED_TABLES = {
     "network_nodes",
     "network_edges",
     "data_loads",
+    "travel_times",
+    "catchments",
+    "computations",
+    "organisations",
+    "api_keys",
+    "jobs",
 }
 
 
@@ -35,9 +41,7 @@ def test_upgrade_to_head_and_downgrade_to_empty() -> None:
         }
         assert {"ix_areas_geom", "ix_sites_geom", "ix_network_edges_geom"} <= gist
         with engine.connect() as conn:
-            srid = conn.execute(
-                text("SELECT Find_SRID('public', 'sites', 'geom')")
-            ).scalar_one()
+            srid = conn.execute(text("SELECT Find_SRID('public', 'sites', 'geom')")).scalar_one()
             assert srid == 27700
 
         downgrade_base(url)
@@ -45,9 +49,7 @@ def test_upgrade_to_head_and_downgrade_to_empty() -> None:
         left = set(inspector.get_table_names()) - {"alembic_version"}
         assert left == set()
         with engine.connect() as conn:
-            extensions = set(
-                conn.execute(text("SELECT extname FROM pg_extension")).scalars()
-            )
+            extensions = set(conn.execute(text("SELECT extname FROM pg_extension")).scalars())
         assert "postgis" not in extensions
         assert "pgrouting" not in extensions
     finally:

@@ -1,0 +1,13 @@
+"""The process registry: every process the API offers, by id.
+
+To add a process (catchments, scenario evaluation), write a module with a
+:class:`app.jobs.registry.Process` and add it to the tuple below.
+"""
+
+from __future__ import annotations
+
+from app.jobs.builtin import ECHO, TRAVEL_TIMES
+from app.jobs.hub_siting import HUB_SITING
+from app.jobs.registry import Process
+
+REGISTRY: dict[str, Process] = {p.id: p for p in (HUB_SITING, TRAVEL_TIMES, ECHO)}

@@ -1,0 +1,144 @@
+"""The worker process: ``run_worker()`` runs jobs from the queue until stopped (SIGINT/SIGTERM).
+
+A worker killed mid-job (``kill -9``, out of memory, machine restart) cannot update its job.
+procrastinate records a heartbeat per worker; a worker silent for longer than
+``LOCUS_JOBS_STALLED_WORKER_TIMEOUT_S`` is gone, and its running jobs are *stalled*. Every
+worker sweeps on start and then every ``LOCUS_JOBS_SWEEP_INTERVAL_S`` seconds:
+
+- a stalled job that was dismissed is finished as aborted;
+- one with attempts left (``LOCUS_JOBS_MAX_ATTEMPTS``, default 2) is queued again and its
+  job row goes back to ``accepted`` with a message saying why;
+- otherwise it is failed, the job row says the worker stopped and after how many attempts;
+- job rows still queued/running whose queue entry ended without a result are failed.
+
+So no job stays "running" once its worker is gone, as long as one worker runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import procrastinate
+import psycopg
+from procrastinate.jobs import Status
+
+from app.jobs import store
+from app.jobs.queue import connected_app
+from app.jobs.settings import JobSettings, get_job_settings
+from app.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepAction:
+    """What the sweep did to one job."""
+
+    job_id: str
+    queue_job_id: int
+    action: str  # "retried" | "failed" | "aborted" | "orphan-failed"
+
+
+async def sweep_stalled_jobs(
+    app: procrastinate.App, settings: JobSettings | None = None
+) -> list[SweepAction]:
+    """Retry or fail the jobs of dead workers; fail job rows whose queue entry vanished."""
+    js = settings or get_job_settings()
+    stalled = await app.job_manager.get_stalled_jobs(
+        queue=js.queue, seconds_since_heartbeat=js.stalled_worker_timeout_s
+    )
+    actions: list[SweepAction] = []
+    conninfo = get_settings().libpq_url
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as aconn:
+        for job in stalled:
+            assert job.id is not None
+            job_id = str(job.task_kwargs.get("job_id", ""))
+            attempt = job.attempts + 1  # the attempt that was running when the worker died
+            cur = await aconn.execute("SELECT status FROM jobs WHERE id::text = %s", (job_id,))
+            row = await cur.fetchone()
+            status = row[0] if row else None
+            if status == "dismissed":
+                await app.job_manager.finish_job_by_id_async(job.id, Status.ABORTED, False)
+                actions.append(SweepAction(job_id, job.id, "aborted"))
+            elif attempt < js.max_attempts:
+                message = (
+                    f"queued again: the worker running attempt {attempt} stopped (no heartbeat "
+                    f"for over {js.stalled_worker_timeout_s:g} s)"
+                )
+                # the queue entry first: the job row never claims a state the queue lacks
+                await app.job_manager.retry_job_by_id_async(
+                    job.id, retry_at=dt.datetime.now(dt.UTC)
+                )
+                await aconn.execute(
+                    "UPDATE jobs SET status = 'accepted', progress = 0, message = %s, "
+                    "updated_at = now() WHERE id::text = %s AND status IN ('accepted', 'running')",
+                    (message, job_id),
+                )
+                actions.append(SweepAction(job_id, job.id, "retried"))
+            else:
+                message = (
+                    f"failed: the worker running this job stopped without finishing (no "
+                    f"heartbeat for over {js.stalled_worker_timeout_s:g} s), after {attempt} "
+                    f"attempt{'s' if attempt > 1 else ''}"
+                )
+                await app.job_manager.finish_job_by_id_async(job.id, Status.FAILED, False)
+                await aconn.execute(
+                    "UPDATE jobs SET status = 'failed', message = %s, finished_at = now(), "
+                    "updated_at = now() WHERE id::text = %s AND status IN ('accepted', 'running')",
+                    (message, job_id),
+                )
+                actions.append(SweepAction(job_id, job.id, "failed"))
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for job_id in store.fail_orphans(conn):
+            actions.append(SweepAction(job_id, 0, "orphan-failed"))
+    for a in actions:
+        log.warning("sweep: job %s (queue id %s) %s", a.job_id, a.queue_job_id, a.action)
+    return actions
+
+
+async def _sweep_forever(app: procrastinate.App, js: JobSettings) -> None:
+    while True:
+        await asyncio.sleep(js.sweep_interval_s)
+        try:
+            await sweep_stalled_jobs(app, js)
+        except Exception:  # a failed sweep must not stop the worker; the next one retries
+            log.exception("sweep of stalled jobs failed")
+
+
+async def run_worker_async(
+    *, wait: bool = True, install_signal_handlers: bool = True, name: str = "locus-worker"
+) -> None:
+    """Run the worker (see :func:`run_worker`) in the running event loop."""
+    js = get_job_settings()
+    app = connected_app()
+    async with app.open_async():
+        await sweep_stalled_jobs(app, js)
+        sweeper = asyncio.create_task(_sweep_forever(app, js), name="locus-sweep")
+        try:
+            await app.run_worker_async(
+                queues=[js.queue],
+                name=name,
+                concurrency=js.concurrency,
+                wait=wait,
+                install_signal_handlers=install_signal_handlers,
+                update_heartbeat_interval=js.heartbeat_interval_s,
+                stalled_worker_timeout=js.stalled_worker_timeout_s,
+                abort_job_polling_interval=js.abort_poll_interval_s,
+            )
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+
+def run_worker(*, wait: bool = True) -> None:
+    """Run jobs until SIGINT/SIGTERM (``wait=False``: until the queue is empty).
+
+    On SIGTERM the running job finishes first (procrastinate's graceful shutdown).
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run_worker_async(wait=wait))

@@ -1,0 +1,1 @@
+"""HTTP routers, one module per concern (OGC API Features, tiles, health)."""

@@ -1,0 +1,64 @@
+"""Liveness (``/healthz``, the process) and readiness (``/readyz``, the database)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from app.dependencies import PoolDep
+from app.errors import DatabaseUnavailable, problem
+
+router = APIRouter(tags=["Health"])
+
+#: Seconds /readyz waits for a connection before reporting the database down.
+READY_TIMEOUT_S = 3.0
+
+_VERSIONS = (
+    "SELECT current_setting('server_version'), postgis_lib_version(), "
+    "postgis_proj_version(), pgr_version()"
+)
+
+
+@router.get("/healthz", summary="Process liveness")
+async def healthz(request: Request) -> dict[str, Any]:
+    """200 while the process serves requests; never touches the database."""
+    return {"status": "ok", "uptime_s": round(time.time() - request.app.state.started_at, 1)}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: database round trip and versions",
+    responses={503: {"content": {"application/problem+json": {}}}},
+)
+async def readyz(request: Request, pool: PoolDep) -> Response:
+    """Database round trip with PostgreSQL, PostGIS, PROJ and pgRouting versions; 503 if down."""
+    started = time.perf_counter()
+    try:
+        async with pool.connection(timeout=READY_TIMEOUT_S) as conn:
+            cur = await conn.execute(_VERSIONS)
+            row = await cur.fetchone()
+    except Exception as exc:  # any failure to reach or query the database means not ready
+        return problem(
+            request,
+            status=503,
+            title=DatabaseUnavailable.title,
+            detail=f"database check failed: {type(exc).__name__}",
+            slug=DatabaseUnavailable.slug,
+            headers={"Retry-After": "5"},
+        )
+    assert row is not None
+    return JSONResponse(
+        {
+            "status": "ready",
+            "database": {"round_trip_ms": round((time.perf_counter() - started) * 1000, 2)},
+            "versions": {
+                "postgresql": row[0],
+                "postgis": row[1],
+                "proj": row[2],
+                "pgrouting": row[3],
+            },
+        }
+    )

@@ -1,0 +1,388 @@
+"""The questions estates teams ask, answered from the stored data and the networks.
+
+Each function takes an engine and plain parameters (already validated by the router), reads
+what it needs from PostGIS, delegates the computation to ``spatial`` and returns plain dicts
+ready for JSON. Population in a catchment is counted **by representative point**: an area is
+inside a band when the travel time between its representative point and the site is within the
+band, and its whole population (Census 2021 age bands) counts — so band totals reconcile
+exactly with the census totals of the areas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyproj
+from sqlalchemy import Connection, Engine, text
+
+from app.services.networks import get_network
+from app.services.traveltimes import site_points, snap
+from app.settings import get_settings
+from spatial.traveltime import travel_time_array
+
+_TO_BNG = pyproj.Transformer.from_crs(4326, 27700, always_xy=True)
+_TO_WGS = pyproj.Transformer.from_crs(27700, 4326, always_xy=True)
+POPULATION_METHOD = (
+    "representative point: an area counts wholly in a band when the travel time between its "
+    "representative point and the site is within the band (totals reconcile with the census)"
+)
+
+
+class AnalysisInputError(ValueError):
+    """A parameter names something that does not exist (site, postcode, kind)."""
+
+    def __init__(self, parameter: str, detail: str) -> None:
+        super().__init__(detail)
+        self.parameter = parameter
+
+
+@dataclass(frozen=True)
+class Origin:
+    """A point in EPSG:27700 with how it was given (lon/lat or postcode)."""
+
+    x: float
+    y: float
+    postcode: str | None = None
+
+    def lonlat(self) -> tuple[float, float]:
+        lon, lat = _TO_WGS.transform(self.x, self.y)
+        return round(float(lon), 6), round(float(lat), 6)
+
+
+def origin_from_lonlat(lon: float, lat: float) -> Origin:
+    """An :class:`Origin` from WGS84 longitude/latitude."""
+    x, y = _TO_BNG.transform(lon, lat)
+    return Origin(float(x), float(y))
+
+
+def normalise_postcode(postcode: str) -> str:
+    """Upper case with one space before the inward code (``le156aa`` → ``LE15 6AA``)."""
+    compact = "".join(postcode.split()).upper()
+    return f"{compact[:-3]} {compact[-3:]}" if len(compact) >= 5 else compact
+
+
+def postcode_lookup(conn: Connection, postcode: str) -> dict[str, Any]:
+    """The stored point of a postcode (newest vintage first).
+
+    Raises
+    ------
+    AnalysisInputError
+        When the postcode is not in any loaded postcode file.
+    """
+    pc = normalise_postcode(postcode)
+    row = conn.execute(
+        text(
+            "SELECT postcode, source, vintage, lsoa21, ST_X(geom) AS x, ST_Y(geom) AS y "
+            "FROM postcodes WHERE replace(postcode, ' ', '') = :pc "
+            "ORDER BY vintage DESC LIMIT 1"
+        ),
+        {"pc": pc.replace(" ", "")},
+    ).first()
+    if row is None:
+        raise AnalysisInputError("postcode", f"postcode {pc!r} is not in the loaded postcode data")
+    origin = Origin(float(row.x), float(row.y), row.postcode)
+    lon, lat = origin.lonlat()
+    return {
+        "postcode": row.postcode,
+        "lon": lon,
+        "lat": lat,
+        "easting": round(origin.x, 1),
+        "northing": round(origin.y, 1),
+        "lsoa21": row.lsoa21,
+        "source": row.source,
+        "vintage": row.vintage,
+    }
+
+
+def origin_from_postcode(conn: Connection, postcode: str) -> Origin:
+    """An :class:`Origin` at a stored postcode's point."""
+    found = postcode_lookup(conn, postcode)
+    return Origin(float(found["easting"]), float(found["northing"]), found["postcode"])
+
+
+def age_label(lower: int, upper: int | None) -> str:
+    """``0-15`` style label for an age band (``65+`` when open-ended)."""
+    return f"{lower}+" if upper is None else f"{lower}-{upper}"
+
+
+def area_table(conn: Connection, *, vintage: int = 2021) -> pd.DataFrame:
+    """Areas of a vintage with population by age band, 65+, IMD decile and representative point.
+
+    Columns: ``code, name, x, y, population, pop_65_plus, imd_decile`` and one column per age
+    band label (e.g. ``0-15`` … ``65+``), from the latest population source of each area.
+    """
+    areas = pd.read_sql(
+        text(
+            "SELECT code, name, ST_X(rep_point) AS x, ST_Y(rep_point) AS y, population, "
+            "pop_65_plus, imd_decile FROM areas_features WHERE vintage = :v ORDER BY code"
+        ),
+        conn,
+        params={"v": vintage},
+    )
+    bands = pd.read_sql(
+        text(
+            "WITH latest AS (SELECT p.area_code, p.age_lower, p.age_upper, p.count, "
+            "rank() OVER (PARTITION BY p.area_code ORDER BY p.reference_date DESC, p.source, "
+            "p.sex <> 'all') AS rk FROM population p JOIN areas a ON a.code = p.area_code "
+            "AND a.vintage = :v) "
+            "SELECT area_code, age_lower, age_upper, sum(count) AS n FROM latest WHERE rk = 1 "
+            "GROUP BY 1, 2, 3"
+        ),
+        conn,
+        params={"v": vintage},
+    )
+    if not bands.empty:
+        bands["band"] = [
+            age_label(int(lo), None if pd.isna(up) else int(up))
+            for lo, up in zip(bands["age_lower"], bands["age_upper"], strict=True)
+        ]
+        order = bands.drop_duplicates("band").sort_values("age_lower")["band"].tolist()
+        wide = bands.pivot_table(index="area_code", columns="band", values="n", aggfunc="sum")
+        wide = wide.reindex(columns=order).fillna(0.0)
+        areas = areas.merge(wide, left_on="code", right_index=True, how="left")
+    areas["population"] = areas["population"].fillna(0.0)
+    return areas
+
+
+def _age_columns(areas: pd.DataFrame) -> list[str]:
+    return [c for c in areas.columns if c[:1].isdigit()]
+
+
+def population_breakdown(areas: pd.DataFrame, mask: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """Population of the masked areas, by age band and by IMD decile."""
+    chosen = areas.loc[mask]
+    by_age = {c: round(float(chosen[c].sum()), 1) for c in _age_columns(areas)}
+    by_imd: dict[str, float] = {}
+    for decile, group in chosen.groupby(chosen["imd_decile"].fillna(0).astype(int)):
+        key = str(decile) if decile else "unknown"
+        by_imd[key] = round(float(group["population"].sum()), 1)
+    return {
+        "population": round(float(chosen["population"].sum()), 1),
+        "areas": len(chosen),
+        "by_age": by_age,
+        "by_imd_decile": by_imd,
+    }
+
+
+def network_metadata(mode: str) -> dict[str, Any]:
+    """Speeds and snapping rules stated with every result."""
+    settings = get_settings()
+    return {
+        "mode": mode,
+        "walk_speed_kmh": settings.walk_speed_kmh,
+        "cycle_speed_kmh": settings.cycle_speed_kmh,
+        "drive_speeds": "UK defaults by road class; OSM maxspeed where tagged",
+        "access_leg": f"straight line to the nearest edge at {settings.walk_speed_kmh} km/h",
+        "max_snap_distance_m": settings.max_snap_distance_m,
+    }
+
+
+def nearest_sites(
+    engine: Engine, origin: Origin, *, kind: str, mode: str, n: int
+) -> dict[str, Any]:
+    """The ``n`` sites of ``kind`` with the least travel time from ``origin`` by ``mode``."""
+    network = get_network(engine, mode)
+    with engine.connect() as conn:
+        sites = site_points(conn, kinds=[kind])
+    if sites.empty:
+        raise AnalysisInputError("kind", f"no located active sites of kind {kind!r}")
+    point = pd.DataFrame({"key": [0], "x": [origin.x], "y": [origin.y]})
+    snapped = snap(network, point, "key")
+    lon, lat = origin.lonlat()
+    result: dict[str, Any] = {
+        "origin": {
+            "lon": lon,
+            "lat": lat,
+            "postcode": origin.postcode,
+            "snap_distance_m": round(float(snapped.snap_distance_m[0]), 1),
+            "reachable": bool(snapped.reachable[0]),
+        },
+        "mode": mode,
+        "kind": kind,
+        "results": [],
+        "metadata": network_metadata(mode),
+    }
+    if not snapped.reachable[0]:
+        result["detail"] = (
+            f"the point is {snapped.snap_distance_m[0]:.0f} m from the nearest {mode} edge, "
+            f"beyond the {get_settings().max_snap_distance_m:.0f} m limit: unreachable"
+        )
+        return result
+    targets = snap(network, sites, "id")
+    times = travel_time_array(network, snapped, targets)[0]
+    order = np.argsort(times, kind="stable")
+    for j in order[:n]:
+        if not np.isfinite(times[j]):
+            break
+        result["results"].append(
+            {
+                "site_id": int(sites["id"].iloc[j]),
+                "source_id": sites["source_id"].iloc[j],
+                "name": sites["name"].iloc[j],
+                "kind": sites["kind"].iloc[j],
+                "seconds": round(float(times[j]), 1),
+                "minutes": round(float(times[j]) / 60.0, 1),
+            }
+        )
+    return result
+
+
+def _site_row(conn: Connection, site_id: int) -> Any:
+    row = conn.execute(
+        text(
+            "SELECT id, source_id, name, kind, owner, ST_X(geom) AS x, ST_Y(geom) AS y "
+            "FROM sites WHERE id = :id AND NOT restricted"
+        ),
+        {"id": site_id},
+    ).first()
+    if row is None or row.x is None:
+        raise AnalysisInputError("site_id", f"no located open site with id {site_id}")
+    return row
+
+
+def area_times_to_site(engine: Engine, site_id: int, mode: str) -> tuple[Any, pd.DataFrame]:
+    """The site row and its area table with ``seconds`` from each area (NaN: unreachable)."""
+    with engine.connect() as conn:
+        site = _site_row(conn, site_id)
+        areas = area_table(conn)
+        times = pd.read_sql(
+            text(
+                "SELECT area_code AS code, seconds FROM travel_times WHERE site_id = :s "
+                "AND mode = :m AND area_vintage = 2021"
+            ),
+            conn,
+            params={"s": site_id, "m": mode},
+        )
+    return site, areas.merge(times, on="code", how="left")
+
+
+def site_catchment(
+    engine: Engine, site_id: int, *, mode: str, bands_min: list[int]
+) -> dict[str, Any]:
+    """Catchment bands of a site: isochrone polygons and the population in each band."""
+    from spatial.catchment import isochrones
+
+    site, areas = area_times_to_site(engine, site_id, mode)
+    network = get_network(engine, mode)
+    origin = snap(network, pd.DataFrame({"key": [site.id], "x": [site.x], "y": [site.y]}), "key")
+    polygons = isochrones(network, origin, bands_s=[b * 60.0 for b in bands_min])
+    features = []
+    seconds = areas["seconds"].to_numpy(dtype=float)
+    for band, geom in sorted(zip(bands_min, polygons, strict=True), reverse=True):
+        mask = np.nan_to_num(seconds, nan=np.inf) <= band * 60.0
+        props = {"band_min": band, **population_breakdown(areas, mask)}
+        features.append({"type": "Feature", "geometry": _geojson_wgs84(geom), "properties": props})
+    lon, lat = Origin(site.x, site.y).lonlat()
+    total = float(areas["population"].sum())
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "site": {
+            "site_id": site.id,
+            "source_id": site.source_id,
+            "name": site.name,
+            "kind": site.kind,
+            "lon": lon,
+            "lat": lat,
+        },
+        "total_population": round(total, 1),
+        "metadata": {
+            **network_metadata(mode),
+            "population_method": POPULATION_METHOD,
+            "direction": "from each area's representative point to the site",
+            "isochrone_method": "reachable edges cut at the band time, buffered and unioned",
+        },
+    }
+
+
+def _geojson_wgs84(geom: Any) -> dict[str, Any]:
+    import shapely
+    from shapely.ops import transform
+
+    if geom is None or geom.is_empty:
+        return {"type": "MultiPolygon", "coordinates": []}
+    projected = transform(_TO_WGS.transform, geom)
+    return shapely.geometry.mapping(shapely.set_precision(projected, 1e-6))  # type: ignore[no-any-return]
+
+
+def access_map(engine: Engine, *, kind: str, mode: str, minutes: float) -> dict[str, Any]:
+    """Per area (LSOA 2021): seconds to the nearest site of ``kind`` and sites within T."""
+    with engine.connect() as conn:
+        rows = pd.read_sql(
+            text(
+                "SELECT a.code, min(t.seconds) AS seconds, "
+                "count(*) FILTER (WHERE t.seconds <= :lim) AS sites_within "
+                "FROM areas a LEFT JOIN travel_times t ON t.area_code = a.code "
+                "AND t.area_vintage = a.vintage AND t.mode = :m AND t.site_id IN "
+                "(SELECT id FROM sites WHERE kind = :k AND status = 'active' AND NOT restricted) "
+                "WHERE a.vintage = 2021 GROUP BY a.code ORDER BY a.code"
+            ),
+            conn,
+            params={"m": mode, "k": kind, "lim": minutes * 60.0},
+        )
+    return {
+        "kind": kind,
+        "mode": mode,
+        "minutes": minutes,
+        "areas": [
+            {
+                "code": r.code,
+                "seconds": None if pd.isna(r.seconds) else round(float(r.seconds), 1),
+                "sites_within": int(r.sites_within),
+            }
+            for r in rows.itertuples()
+        ],
+        "metadata": network_metadata(mode),
+    }
+
+
+def population_within(
+    engine: Engine,
+    *,
+    minutes: float,
+    mode: str,
+    origin: Origin | None = None,
+    site_ids: list[int] | None = None,
+) -> dict[str, Any]:
+    """Population (by age band and IMD decile) within ``minutes`` of a point or of any site."""
+    limit = minutes * 60.0
+    with engine.connect() as conn:
+        areas = area_table(conn)
+        if site_ids:
+            for sid in site_ids:
+                _site_row(conn, sid)
+            times = pd.read_sql(
+                text(
+                    "SELECT area_code AS code, min(seconds) AS seconds FROM travel_times "
+                    "WHERE site_id = ANY(:s) AND mode = :m AND area_vintage = 2021 GROUP BY 1"
+                ),
+                conn,
+                params={"s": site_ids, "m": mode},
+            )
+            areas = areas.merge(times, on="code", how="left")
+    if origin is not None:
+        network = get_network(engine, mode)
+        point = pd.DataFrame({"k": [0], "x": [origin.x], "y": [origin.y]})
+        snapped_origin = snap(network, point, "k")
+        areas["k"] = np.arange(len(areas))
+        area_pts = snap(network, areas, "k")
+        areas["seconds"] = travel_time_array(network, area_pts, snapped_origin)[:, 0]
+    seconds = np.nan_to_num(areas["seconds"].to_numpy(dtype=float), nan=np.inf)
+    result = population_breakdown(areas, seconds <= limit)
+    result.update(
+        {
+            "minutes": minutes,
+            "mode": mode,
+            "total_population": round(float(areas["population"].sum()), 1),
+            "metadata": {**network_metadata(mode), "population_method": POPULATION_METHOD},
+        }
+    )
+    if origin is not None:
+        lon, lat = origin.lonlat()
+        result["origin"] = {"lon": lon, "lat": lat, "postcode": origin.postcode}
+    if site_ids:
+        result["site_ids"] = site_ids
+    return result

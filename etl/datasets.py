@@ -1,0 +1,450 @@
+"""The dataset registry: every file format Locus loads, by name, and :func:`load_dataset`.
+
+``locus load <dataset> <path> [--region E06000017]`` looks the name up in :data:`DATASETS`,
+resolves the region against the areas already loaded, reads the file with the dataset's
+reader, locates sites that the file could not place (postcodes table, OSM names) and hands the
+result to :func:`etl.loading.load_parsed` (atomic, idempotent, with provenance).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import IntegrityError
+
+from etl import network_load
+from etl.loading import (
+    LoadError,
+    LoadSummary,
+    ParsedFile,
+    Region,
+    Reject,
+    load_parsed,
+    resolve_region,
+)
+from etl.readers import (
+    boundaries,
+    council,
+    deprivation,
+    eric,
+    ods,
+    osm_sites,
+    population,
+    postcodes,
+)
+from etl.readers.common import POSTCODE_RE, Progress, mark_outside, split_points
+
+__all__ = ["DATASETS", "Dataset", "Progress", "load_dataset", "locate_sites"]
+
+Reader = Callable[[Path, Region, "Progress | None"], ParsedFile]
+Locator = Callable[[Connection, ParsedFile, Region, Mapping[str, Any]], ParsedFile]
+
+MAX_LISTED = 30
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One loadable dataset: its reader and how it relates to a region."""
+
+    name: str
+    description: str
+    read: Reader
+    national: bool
+    #: After reading, with a database connection: place sites the file could not place.
+    locate: Locator | None = None
+    #: Other datasets whose active load for the same region this one replaces (and vice versa).
+    supersedes: tuple[str, ...] = field(default_factory=tuple)
+
+
+# --- locating sites against what is already in the database --------------------------------
+
+
+def _unlocated(frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+    return np.asarray(shapely.is_missing(frame["geom"].to_numpy(dtype=object)), dtype=bool)
+
+
+def _by_postcode(conn: Connection, frame: pd.DataFrame) -> int:
+    """Fill missing geometries from the ``postcodes`` table; returns how many were placed."""
+    todo = _unlocated(frame) & frame["postcode"].fillna("").str.match(POSTCODE_RE).to_numpy()
+    if not todo.any():
+        return 0
+    wanted = sorted(set(frame.loc[todo, "postcode"]))
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT ON (postcode) postcode, ST_AsBinary(geom) FROM postcodes "
+            "WHERE postcode = ANY(:pcs) ORDER BY postcode, load_id DESC"
+        ),
+        {"pcs": wanted},
+    ).all()
+    points = {pc: shapely.from_wkb(bytes(wkb)) for pc, wkb in rows}
+    geoms = frame["geom"].to_numpy(dtype=object).copy()
+    located_by = frame["located_by"].to_numpy(dtype=object).copy()
+    codes = frame["postcode"].to_numpy(dtype=object)
+    placed = 0
+    for idx in np.flatnonzero(todo):
+        point = points.get(codes[idx])
+        if point is not None:
+            geoms[idx] = point
+            located_by[idx] = "postcode"
+            placed += 1
+    frame["geom"] = geoms
+    frame["located_by"] = located_by
+    return placed
+
+
+def _norm_name(name: str) -> str:
+    words = re.sub(r"[^a-z0-9 ]+", " ", name.lower().replace("&", " and ")).split()
+    return " ".join(w for w in words if w not in {"the", "nhs"})
+
+
+def _by_osm_name(conn: Connection, frame: pd.DataFrame, region: Region) -> int:
+    """Place unlocated sites on an OSM health site (source 'osm') with the same name."""
+    todo = np.flatnonzero(_unlocated(frame))
+    if not len(todo):
+        return 0
+    rows = conn.execute(
+        text("SELECT name, ST_AsBinary(geom) FROM sites WHERE source = 'osm' AND geom IS NOT NULL")
+    ).all()
+    candidates = [(_norm_name(n), shapely.from_wkb(bytes(w))) for n, w in rows if n]
+    if region.polygon is not None and candidates:
+        inside = region.contains(np.array([g for _, g in candidates], dtype=object))
+        candidates = [c for c, ok in zip(candidates, inside, strict=True) if ok]
+    geoms = frame["geom"].to_numpy(dtype=object).copy()
+    located_by = frame["located_by"].to_numpy(dtype=object).copy()
+    names = frame["name"].to_numpy(dtype=object)
+    placed = 0
+    for idx in todo:
+        wanted = _norm_name(str(names[idx]))
+        best = max(
+            ((SequenceMatcher(None, wanted, n).ratio(), g) for n, g in candidates),
+            default=(0.0, None),
+            key=lambda t: t[0],
+        )
+        if best[1] is not None and best[0] >= 0.9:
+            geoms[idx] = best[1]
+            located_by[idx] = "osm_name"
+            placed += 1
+    frame["geom"] = geoms
+    frame["located_by"] = located_by
+    return placed
+
+
+def locate_sites(
+    conn: Connection,
+    parsed: ParsedFile,
+    region: Region,
+    options: Mapping[str, Any],
+    *,
+    national: bool,
+    osm_names: bool = False,
+    keep_outside: bool = False,
+) -> ParsedFile:
+    """Place the sites a reader left without a point, then apply the region to them.
+
+    Order: the ``postcodes`` table (any source, newest load first); for ``osm_names`` an OSM
+    health site of the same name. Sites placed outside the region are dropped (national file,
+    noted) or rejected (regional file). Sites still without a point are kept with a null
+    geometry and ``located_by='unlocated'`` — except for a national file filtered to a region,
+    where nothing says they belong to it: those are listed in the notes and left out.
+    """
+    frame = parsed.tables["sites"].copy()
+    before = _unlocated(frame)
+    placed = _by_postcode(conn, frame)
+    if osm_names:
+        placed += _by_osm_name(conn, frame, region)
+    notes = list(parsed.notes)
+    rejects = list(parsed.rejects)
+    if placed:
+        notes.append(
+            f"{placed} sites located by " + ("postcode or OSM name" if osm_names else "postcode")
+        )
+    newly = before & ~_unlocated(frame)
+    if region.key and newly.any():
+        inside, _ = split_points(region, frame["geom"].to_numpy(dtype=object))
+        outside = newly & ~inside
+        if keep_outside:
+            frame, _, kept = mark_outside(frame, outside, region)
+            notes += kept
+            outside = np.zeros(len(frame), dtype=bool)
+        elif national:
+            if outside.any():
+                notes.append(
+                    f"{int(outside.sum())} sites located outside region {region.key} left out"
+                )
+        else:
+            rejects += [
+                Reject(int(r), f"site {sid}: located by postcode outside region {region.key}")
+                for r, sid in frame.loc[outside, ["_row", "source_id"]].itertuples(index=False)
+            ]
+        frame = frame[~outside]
+    still = _unlocated(frame)
+    if still.any():
+        listed = ", ".join(
+            f"{sid} {name}"
+            for sid, name in frame.loc[still, ["source_id", "name"]]
+            .head(MAX_LISTED)
+            .itertuples(index=False)
+        )
+        more = f" and {int(still.sum()) - MAX_LISTED} more" if still.sum() > MAX_LISTED else ""
+        if region.key and national:
+            notes.append(
+                f"{int(still.sum())} sites could not be located, so not placed in region "
+                f"{region.key} (left out): {listed}{more}"
+            )
+            frame = frame[~still]
+        else:
+            notes.append(
+                f"{int(still.sum())} sites unlocated (kept without a point): {listed}{more}"
+            )
+            frame.loc[still, "located_by"] = "unlocated"
+    tables = dict(parsed.tables)
+    tables["sites"] = frame.reset_index(drop=True)
+    return ParsedFile(
+        dataset=parsed.dataset,
+        path=parsed.path,
+        licence=parsed.licence,
+        tables=tables,
+        rows_read=parsed.rows_read,
+        rejects=sorted(rejects, key=lambda r: r.row or 0),
+        vintage=parsed.vintage,
+        notes=notes,
+    )
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+
+def _sites(
+    name: str,
+    description: str,
+    read: Reader,
+    *,
+    national: bool,
+    osm_names: bool = False,
+    keep_outside: bool = False,
+) -> Dataset:
+    return Dataset(
+        name=name,
+        description=description,
+        read=read,
+        national=national,
+        locate=partial(
+            locate_sites, national=national, osm_names=osm_names, keep_outside=keep_outside
+        ),
+    )
+
+
+DATASETS: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            "lsoa21",
+            "ONS LSOA 2021 boundaries (GeoJSON, WGS84; LSOA21CD or area_code)",
+            partial(boundaries.read_boundaries, dataset="lsoa21", level="lsoa", vintage=2021),
+            national=False,
+        ),
+        Dataset(
+            "lsoa11",
+            "ONS LSOA 2011 boundaries (GeoJSON, WGS84; LSOA11CD or area_code)",
+            partial(boundaries.read_boundaries, dataset="lsoa11", level="lsoa", vintage=2011),
+            national=False,
+        ),
+        Dataset(
+            "msoa21",
+            "ONS MSOA 2021 boundaries (GeoJSON, WGS84; MSOA21CD)",
+            partial(boundaries.read_boundaries, dataset="msoa21", level="msoa", vintage=2021),
+            national=False,
+        ),
+        Dataset(
+            "census2021-age",
+            "Census 2021 usual residents per LSOA 2021 in 6 age bands (CSV or CSV.gz)",
+            population.read_census2021_6_bands,
+            national=True,
+        ),
+        Dataset(
+            "census2021-5yr",
+            "Census 2021 population per LSOA 2021 in 5-year age bands, long format",
+            population.read_census2021_5yr_long,
+            national=False,
+        ),
+        Dataset(
+            "sape-mid2017",
+            "ONS SAPE mid-2017 population estimates, LSOA 2011, all ages",
+            population.read_sape_mid2017,
+            national=True,
+        ),
+        Dataset(
+            "midyear-sya",
+            "ONS mid-year population estimates per LSOA 2021 by sex and single year of age",
+            population.read_midyear_single_age,
+            national=False,
+        ),
+        Dataset(
+            "imd2019",
+            "English IMD 2019 File 1 (xlsx): IMD rank and decile per LSOA 2011",
+            deprivation.read_imd2019_file1,
+            national=True,
+            supersedes=("iod2019",),
+        ),
+        Dataset(
+            "iod2019",
+            "English Indices of Deprivation 2019, all domains (CSV.gz): rank and decile",
+            deprivation.read_iod2019_all_domains,
+            national=True,
+            supersedes=("imd2019",),
+        ),
+        Dataset(
+            "codepoint",
+            "OS Code-Point Open postcode units (headerless CSV, EPSG:27700)",
+            postcodes.read_codepoint,
+            national=True,
+        ),
+        Dataset(
+            "onspd",
+            "ONS Postcode Directory extract (postcode, lsoa_code, la_code, lon, lat)",
+            postcodes.read_onspd_extract,
+            national=True,
+        ),
+        _sites(
+            "gp-practices",
+            "ODS epraccur GP practices and other prescribing organisations (headerless), "
+            "located by gp_practices_geo.csv beside it, else by postcode",
+            ods.read_epraccur,
+            national=True,
+        ),
+        _sites(
+            "pharmacies",
+            "ODS pharmacies with LAT/LON (pharmacy_geo.csv)",
+            partial(
+                ods.read_ods_geo,
+                dataset="pharmacies",
+                source="ods-pharmacy",
+                kind="pharmacy",
+                owner_type="pharmacy_contractor",
+            ),
+            national=True,
+        ),
+        _sites(
+            "care-sites",
+            "ODS care trust sites with LAT/LON (care_sites_geo.csv)",
+            partial(
+                ods.read_ods_geo,
+                dataset="care-sites",
+                source="ods-care-site",
+                kind="care_site",
+                owner_type="care_trust",
+            ),
+            national=True,
+        ),
+        _sites(
+            "eric-sites",
+            "NHS ERIC 2016/17 Site Data (xls): trust sites with floor areas and costs, "
+            "located by PFI postcodes, the postcodes table or OSM names",
+            eric.read_eric_sites,
+            national=True,
+            osm_names=True,
+        ),
+        _sites(
+            "osm-health",
+            "OpenStreetMap health points (hospital, clinic, doctors, pharmacy, dentist, "
+            "healthcare=*) from a PBF extract",
+            osm_sites.read_osm_health,
+            national=True,
+        ),
+        _sites(
+            "council-assets",
+            "Local Government Transparency Code land and building assets register (CSV)",
+            council.read_council_assets,
+            national=False,
+            keep_outside=True,
+        ),
+        _sites(
+            "trafford-gp",
+            "Trafford general practices (CSV with lon/lat; no ODS codes)",
+            council.read_trafford_gp,
+            national=False,
+        ),
+        _sites(
+            "trafford-pharmacies",
+            "Trafford pharmacies (CSV with ODS codes; located by postcode)",
+            council.read_trafford_pharmacies,
+            national=False,
+        ),
+        _sites(
+            "trafford-care-homes",
+            "Trafford CQC care homes (CSV with lon/lat)",
+            council.read_trafford_care_homes,
+            national=False,
+        ),
+        _sites(
+            "trafford-dentists",
+            "Trafford dentists (CSV with lon/lat)",
+            council.read_trafford_dentists,
+            national=False,
+        ),
+        Dataset(
+            "osm-network",
+            "OpenStreetMap extract (.osm.pbf) → drive, walk and cycle networks",
+            network_load.parse_osm_network,
+            national=False,
+        ),
+    )
+}
+
+
+def load_dataset(
+    engine: Engine,
+    name: str,
+    path: Path,
+    *,
+    region: str = "",
+    allow_rejects: int = 0,
+    progress: Progress | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> LoadSummary:
+    """Read ``path`` as dataset ``name`` filtered to ``region`` and load it atomically.
+
+    Raises
+    ------
+    ValueError
+        Unknown dataset name (the message lists the known ones) or a malformed region.
+    LoadError
+        Missing, truncated or invalid file, rejected rows beyond ``allow_rejects``, or rows
+        clashing with another active load; the database is left unchanged.
+    """
+    dataset = DATASETS.get(name)
+    if dataset is None:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))}")
+    path = Path(path)
+    if not path.is_file():
+        raise LoadError(path, f"file not found: {path}")
+    with engine.connect() as conn:
+        reg = resolve_region(conn, region)
+    parsed = dataset.read(path, reg, progress)
+    if dataset.locate is not None:
+        with engine.connect() as conn:
+            parsed = dataset.locate(conn, parsed, reg, options or {})
+    try:
+        return load_parsed(
+            engine,
+            parsed,
+            region=region,
+            allow_rejects=allow_rejects,
+            extra_superseded_datasets=dataset.supersedes,
+        )
+    except IntegrityError as exc:
+        detail = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        raise LoadError(
+            path,
+            f"rows clash with another active load (loaded for a different region?): {detail}",
+        ) from exc

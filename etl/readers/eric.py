@@ -1,0 +1,188 @@
+"""NHS Digital ERIC (Estates Returns Information Collection) Site Data → ``sites``.
+
+The ``.xls`` is read with calamine. One row per trust site (the per-trust ``AGGREGATE`` rows
+are skipped); floor area, land area, running costs and backlog go to columns, every other
+measure to ``attributes``. ERIC has no coordinates: sites listed in the PFI Data sheet get its
+postcode, and :func:`etl.datasets.locate_sites` places the rest by the ``postcodes`` table or
+by the name of an OSM hospital/clinic, reporting whatever stays unlocated.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from etl.loading import OGL, LoadError, ParsedFile, Region, Reject
+from etl.readers.common import (
+    POSTCODE_RE,
+    Progress,
+    duplicate_rejects,
+    filter_sites,
+    normalise_postcode,
+    read_sheet,
+    report,
+    require_columns,
+    sheet_frame,
+    sites_frame,
+    to_number,
+)
+
+ERIC_LICENCE = f"{OGL}; Source: NHS Digital, Estates Returns Information Collection"
+
+GIFA = "Gross internal floor area (m²)"
+LAND = "Land area owned (Hectares)"
+BACKLOG = [
+    "Cost to eradicate high risk backlog (£)",
+    "Cost to eradicate significant risk backlog (£)",
+    "Cost to eradicate moderate risk backlog (£)",
+    "Cost to eradicate low risk backlog (£)",
+]
+#: Annual running costs summed into ``running_cost_gbp`` (estates, FM, energy, water, waste,
+#: cleaning, food, laundry, portering). Each also stays in ``attributes``.
+RUNNING_COSTS = [
+    "Estates and property maintenance (£)",
+    "Grounds and gardens maintenance (£)",
+    "Electro Bio Medical Equipment maintenance cost (£)",
+    "Other Hard FM (Estates) costs (£)",
+    "Other Soft FM (Hotel Services) costs (£)",
+    "Energy costs (all energy supplies) (£)",
+    "Water cost (£)",
+    "Sewage cost (£)",
+    "Landfill disposal cost (£)",
+    "Incineration disposal cost (£)",
+    "Waste reycling cost (£)",
+    "Other recovery cost (£)",
+    "Cleaning service cost (£)",
+    "Inpatient food service cost (£)",
+    "Laundry and linen service cost (£)",
+    "Portering service cost (£)",
+]
+REQUIRED = [
+    "Organisation Code",
+    "Organisation Name",
+    "Organisation Type",
+    "Site Code",
+    "Site Name",
+    "Site Type",
+    GIFA,
+    LAND,
+    *BACKLOG,
+    *RUNNING_COSTS,
+]
+#: ERIC site type number → site kind.
+SITE_KINDS = {
+    1: "hospital",
+    2: "hospital",
+    3: "hospital",
+    4: "mental_health_unit",
+    5: "learning_disability_unit",
+    6: "mental_health_unit",
+    7: "community_hospital",
+    8: "inpatient_unit",
+    9: "clinic",
+    10: "support_facility",
+}
+
+
+def _header_row(path: Path, rows: list[list[Any]], sheet: str) -> int:
+    for number, row in enumerate(rows[:10], start=1):
+        if row and str(row[0]).strip() == "Organisation Code":
+            return number
+    raise LoadError(path, f"sheet {sheet!r}: no header row starting 'Organisation Code'")
+
+
+def _key(column: str) -> str:
+    return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]+", "_", column.lower())).strip("_")
+
+
+def _kind(site_type: str) -> str:
+    m = re.match(r"^\s*(\d+)\.", site_type)
+    if m and int(m.group(1)) in SITE_KINDS:
+        return SITE_KINDS[int(m.group(1))]
+    return "nhs_site"
+
+
+def read_eric_sites(path: Path, region: Region, progress: Progress | None = None) -> ParsedFile:
+    """ERIC Site Data sheet as sites (source ``eric``, source_id the ERIC site code)."""
+    rows = read_sheet(path, "Site Data")
+    frame = sheet_frame(path, rows, _header_row(path, rows, "Site Data"))
+    require_columns(path, frame, REQUIRED)
+    report(progress, len(frame), len(frame))
+    aggregate = (frame["Site Code"].str.upper() == "AGGRE") | (
+        frame["Site Type"].str.lower() == "aggregate site"
+    )
+    notes = [f"{int(aggregate.sum())} trust AGGREGATE rows skipped"]
+    frame = frame[~aggregate].reset_index(drop=True)
+    frame["Site Code"] = frame["Site Code"].str.strip().str.upper()
+    rejects: list[Reject] = [
+        Reject(int(r), f"column 'Site Code': {v!r} is not an ERIC site code")
+        for r, v in frame.loc[
+            ~frame["Site Code"].str.match(r"^[A-Z0-9]{3,6}$"), ["_row", "Site Code"]
+        ].itertuples(index=False)
+    ]
+    rejects += [
+        Reject(int(r), "column 'Site Name' is empty")
+        for r in frame.loc[frame["Site Name"].str.strip() == "", "_row"]
+    ]
+    rejects += duplicate_rejects(frame, "Site Code", "site code")
+    numbers = {c: to_number(frame[c]) for c in [GIFA, LAND, *BACKLOG, *RUNNING_COSTS]}
+    for column in (GIFA, LAND):
+        negative = numbers[column] < 0
+        rejects += [
+            Reject(int(r), f"column {column!r}: negative value")
+            for r in frame.loc[negative, "_row"]
+        ]
+    # PFI Data sheet: postcodes of the PFI sites.
+    pfi_rows = read_sheet(path, "PFI Data")
+    pfi = sheet_frame(path, pfi_rows, _header_row(path, pfi_rows, "PFI Data"))
+    require_columns(path, pfi, ["Site Code", "Post Code"])
+    pfi_pc = pfi["Post Code"].map(normalise_postcode)
+    pfi_pc = pfi_pc.where(pfi_pc.str.match(POSTCODE_RE))
+    postcode_of = dict(zip(pfi["Site Code"].str.strip().str.upper(), pfi_pc, strict=True))
+    skip = {c for c in frame.columns if c in ("_row", "Site Code", "Site Name")}
+    values = frame.drop(columns=list(skip))
+    numeric = values.apply(to_number)
+    combined = numeric.astype(object).where(numeric.notna(), values)
+    combined.columns = [_key(c) for c in combined.columns]
+    attributes: list[dict[str, Any]] = [
+        {str(k): v for k, v in rec.items() if v != ""} for rec in combined.to_dict("records")
+    ]
+    running = pd.concat([numbers[c] for c in RUNNING_COSTS], axis=1)
+    backlog = pd.concat([numbers[c] for c in BACKLOG], axis=1)
+    out = sites_frame(
+        pd.DataFrame(
+            {
+                "_row": frame["_row"],
+                "source": "eric",
+                "source_id": frame["Site Code"],
+                "name": frame["Site Name"].str.strip(),
+                "kind": frame["Site Type"].map(_kind),
+                "owner": frame["Organisation Name"].str.strip(),
+                "owner_type": "nhs_trust",
+                "organisation": frame["Organisation Code"].str.strip(),
+                "gia_m2": numbers[GIFA],
+                "land_ha": numbers[LAND],
+                "running_cost_gbp": running.sum(axis=1, min_count=1),
+                "backlog_gbp": backlog.sum(axis=1, min_count=1),
+                "postcode": frame["Site Code"].map(postcode_of),
+                "attributes": attributes,
+                "geom": None,
+            }
+        )
+    )
+    out["postcode"] = out["postcode"].astype(object).where(out["postcode"].notna(), None)
+    out = out[~out["_row"].isin({r.row for r in rejects})]
+    out, reg_rejects, reg_notes = filter_sites(out, region, national=True)
+    return ParsedFile(
+        dataset="eric-sites",
+        path=path,
+        licence=ERIC_LICENCE,
+        tables={"sites": out.reset_index(drop=True)},
+        rows_read=len(frame) + int(aggregate.sum()),
+        rejects=sorted(rejects + reg_rejects, key=lambda r: r.row or 0),
+        vintage="2016/17",
+        notes=notes + reg_notes,
+    )

@@ -1,0 +1,668 @@
+"""Numba kernels for contraction hierarchies, bucket many-to-many and PHAST.
+
+Hand-written because no maintained Python package offers exact CH many-to-many / PHAST on our
+own flat arrays (pandana/OSRM need their own graph formats and do not expose snapped partial
+edges); numba compiles these loops to machine code (``cache=True``) so they run at C speed.
+All kernels work on node ids in *rank order* (0 = contracted first) for cache locality.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba as nb
+import numpy as np
+
+_INF = np.inf
+
+# ------------------------------------------------------------------ binary heap (lazy)
+
+
+@nb.njit(cache=True, inline="always")
+def _hpush(hk: Any, hv: Any, size: int, key: float, val: int) -> tuple[Any, Any, int]:
+    if size == len(hk):
+        nk = np.empty(2 * len(hk), dtype=hk.dtype)
+        nv = np.empty(2 * len(hv), dtype=hv.dtype)
+        nk[:size] = hk[:size]
+        nv[:size] = hv[:size]
+        hk = nk
+        hv = nv
+    i = size
+    size += 1
+    while i > 0:
+        p = (i - 1) >> 1
+        if hk[p] <= key:
+            break
+        hk[i] = hk[p]
+        hv[i] = hv[p]
+        i = p
+    hk[i] = key
+    hv[i] = val
+    return hk, hv, size
+
+
+@nb.njit(cache=True, inline="always")
+def _hpop(hk: Any, hv: Any, size: int) -> tuple[float, int, int]:
+    key = hk[0]
+    val = hv[0]
+    size -= 1
+    if size > 0:
+        lk = hk[size]
+        lv = hv[size]
+        i = 0
+        while True:
+            c = 2 * i + 1
+            if c >= size:
+                break
+            if c + 1 < size and hk[c + 1] < hk[c]:
+                c += 1
+            if hk[c] >= lk:
+                break
+            hk[i] = hk[c]
+            hv[i] = hv[c]
+            i = c
+        hk[i] = lk
+        hv[i] = lv
+    return key, val, size
+
+
+# ------------------------------------------------------------------ plain Dijkstra
+
+
+@nb.njit(cache=True)
+def dijkstra_csr(
+    indptr: Any, indices: Any, weights: Any, init_nodes: Any, init_d: Any, cutoff: float
+) -> Any:
+    """One-to-all Dijkstra (multi-source init) on a CSR graph; inf beyond ``cutoff``."""
+    n = len(indptr) - 1
+    dist = np.full(n, _INF)
+    done = np.zeros(n, dtype=np.bool_)
+    hk = np.empty(1024, dtype=np.float64)
+    hv = np.empty(1024, dtype=np.int64)
+    size = 0
+    for k in range(len(init_nodes)):
+        v = init_nodes[k]
+        if init_d[k] < dist[v]:
+            dist[v] = init_d[k]
+            hk, hv, size = _hpush(hk, hv, size, init_d[k], v)
+    while size > 0:
+        d, u, size = _hpop(hk, hv, size)
+        if done[u]:
+            continue
+        if d > cutoff:
+            break
+        done[u] = True
+        for e in range(indptr[u], indptr[u + 1]):
+            v = indices[e]
+            nd = d + weights[e]
+            if nd < dist[v]:
+                dist[v] = nd
+                hk, hv, size = _hpush(hk, hv, size, nd, v)
+    for v in range(n):
+        if dist[v] > cutoff:
+            dist[v] = _INF
+    return dist
+
+
+# ------------------------------------------------------------------ contraction
+
+
+@nb.njit(cache=True)
+def _grow_i(a: Any, cap: int) -> Any:
+    b = np.empty(cap, dtype=a.dtype)
+    for i in range(len(a)):
+        b[i] = a[i]
+    return b
+
+
+@nb.njit(cache=True)
+def _grow_f(a: Any, cap: int) -> Any:
+    b = np.empty(cap, dtype=a.dtype)
+    for i in range(len(a)):
+        b[i] = a[i]
+    return b
+
+
+@nb.njit(cache=True)
+def _witness(
+    s: int,
+    skip: int,
+    max_d: float,
+    settle_limit: int,
+    contracted: Any,
+    out_head: Any,
+    out_next: Any,
+    e_to: Any,
+    e_w: Any,
+    dist: Any,
+    touched: Any,
+    hk: Any,
+    hv: Any,
+    is_target: Any,
+    n_targets: int,
+) -> tuple[int, Any, Any, Any]:
+    """Bounded Dijkstra from ``s`` avoiding ``skip`` and contracted nodes; fills ``dist``."""
+    nt = 0
+    dist[s] = 0.0
+    touched[nt] = s
+    nt += 1
+    size = 0
+    hk, hv, size = _hpush(hk, hv, size, 0.0, s)
+    settled = 0
+    while size > 0:
+        d, u, size = _hpop(hk, hv, size)
+        if d > dist[u]:
+            continue
+        if d > max_d:
+            break
+        settled += 1
+        if is_target[u]:
+            n_targets -= 1
+            if n_targets <= 0:
+                break
+        if settled > settle_limit:
+            break
+        e = out_head[u]
+        prev = -1
+        while e >= 0:
+            v = e_to[e]
+            nxt = out_next[e]
+            if contracted[v]:
+                # unlink dead edge (it stays in the edge arrays for the hierarchy)
+                if prev < 0:
+                    out_head[u] = nxt
+                else:
+                    out_next[prev] = nxt
+                e = nxt
+                continue
+            prev = e
+            if v != skip:
+                nd = d + e_w[e]
+                if nd < dist[v]:
+                    if dist[v] == _INF:
+                        if nt == len(touched):
+                            touched = _grow_i(touched, 2 * len(touched))
+                        touched[nt] = v
+                        nt += 1
+                    dist[v] = nd
+                    hk, hv, size = _hpush(hk, hv, size, nd, v)
+            e = nxt
+    return nt, touched, hk, hv
+
+
+@nb.njit(cache=True)
+def _collect_out(
+    v: int, contracted: Any, out_head: Any, out_next: Any, e_to: Any, e_w: Any, outs: Any, outw: Any
+) -> tuple[int, Any, Any]:
+    no = 0
+    e = out_head[v]
+    prev = -1
+    while e >= 0:
+        x = e_to[e]
+        nxt = out_next[e]
+        if contracted[x]:
+            if prev < 0:
+                out_head[v] = nxt
+            else:
+                out_next[prev] = nxt
+            e = nxt
+            continue
+        prev = e
+        if no == len(outs):
+            outs = _grow_i(outs, 2 * no)
+            outw = _grow_f(outw, 2 * no)
+        outs[no] = x
+        outw[no] = e_w[e]
+        no += 1
+        e = nxt
+    return no, outs, outw
+
+
+@nb.njit(cache=True)
+def _process(
+    v: int,
+    do_add: bool,
+    limit: int,
+    m: int,
+    contracted: Any,
+    out_head: Any,
+    out_next: Any,
+    in_head: Any,
+    in_next: Any,
+    e_from: Any,
+    e_to: Any,
+    e_w: Any,
+    dist: Any,
+    touched: Any,
+    hk: Any,
+    hv: Any,
+    outs: Any,
+    outw: Any,
+    is_target: Any,
+) -> tuple[int, int, int, Any, Any, Any, Any, Any]:
+    """Simulate (``do_add`` False) or perform the contraction of ``v``.
+
+    Returns (shortcuts needed, edges removed, new edge count or -1 on overflow, buffers...).
+    """
+    no, outs, outw = _collect_out(v, contracted, out_head, out_next, e_to, e_w, outs, outw)
+    added = 0
+    removed = no
+    e = in_head[v]
+    prev = -1
+    while e >= 0:
+        u = e_from[e]
+        if contracted[u]:
+            nxt = in_next[e]
+            if prev < 0:
+                in_head[v] = nxt
+            else:
+                in_next[prev] = nxt
+            e = nxt
+            continue
+        prev = e
+        if True:
+            removed += 1
+            wu = e_w[e]
+            maxw = 0.0
+            for k in range(no):
+                if outs[k] != u and outw[k] > maxw:
+                    maxw = outw[k]
+            nx = 0
+            for k in range(no):
+                if outs[k] != u and not is_target[outs[k]]:
+                    is_target[outs[k]] = True
+                    nx += 1
+            nt, touched, hk, hv = _witness(
+                u, v, wu + maxw, limit, contracted, out_head, out_next,
+                e_to, e_w, dist, touched, hk, hv, is_target, nx,
+            )  # fmt: skip
+            for k in range(no):
+                is_target[outs[k]] = False
+            for k in range(no):
+                x = outs[k]
+                c = wu + outw[k]
+                if x != u and dist[x] > c:
+                    added += 1
+                    if do_add:
+                        f = out_head[u]
+                        found = False
+                        while f >= 0:
+                            if e_to[f] == x:
+                                if c < e_w[f]:
+                                    e_w[f] = c
+                                found = True
+                                break
+                            f = out_next[f]
+                        if not found:
+                            if m == len(e_from):
+                                for q in range(nt):
+                                    dist[touched[q]] = _INF
+                                return added, removed, -1, touched, hk, hv, outs, outw
+                            e_from[m] = u
+                            e_to[m] = x
+                            e_w[m] = c
+                            out_next[m] = out_head[u]
+                            out_head[u] = m
+                            in_next[m] = in_head[x]
+                            in_head[x] = m
+                            m += 1
+            for q in range(nt):
+                dist[touched[q]] = _INF
+        e = in_next[e]
+    return added, removed, m, touched, hk, hv, outs, outw
+
+
+@nb.njit(cache=True)
+def contract(
+    n: int, src: Any, dst: Any, w: Any, settle_limit: int, sim_settle_limit: int, cap: int
+) -> tuple[Any, Any, Any, Any]:
+    """Contract all nodes; returns (rank, edge_from, edge_to, edge_w) incl. shortcuts.
+
+    ``src, dst, w`` must have no self loops and no parallel edges. Node order: priority
+    ``2 * (shortcuts added - edges removed) + contracted neighbours + level``, recomputed for
+    the neighbours of each contracted node, with lazy re-evaluation when popped. Witness
+    searches stop after ``settle_limit`` settled nodes (a failed witness search only adds a
+    redundant shortcut; results stay exact). ``cap`` bounds the edge store: on overflow the
+    returned ``rank`` is empty and the caller retries with a larger ``cap``.
+    """
+    m0 = len(src)
+    e_from = np.empty(cap, dtype=np.int64)
+    e_to = np.empty(cap, dtype=np.int64)
+    e_w = np.empty(cap, dtype=np.float64)
+    out_next = np.empty(cap, dtype=np.int64)
+    in_next = np.empty(cap, dtype=np.int64)
+    out_head = np.full(n, -1, dtype=np.int64)
+    in_head = np.full(n, -1, dtype=np.int64)
+    m = 0
+    for i in range(m0):
+        e_from[m] = src[i]
+        e_to[m] = dst[i]
+        e_w[m] = w[i]
+        out_next[m] = out_head[src[i]]
+        out_head[src[i]] = m
+        in_next[m] = in_head[dst[i]]
+        in_head[dst[i]] = m
+        m += 1
+
+    contracted = np.zeros(n, dtype=np.bool_)
+    cn = np.zeros(n, dtype=np.int64)
+    level = np.zeros(n, dtype=np.int64)
+    prio = np.zeros(n, dtype=np.float64)
+    rank = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, _INF)
+    is_target = np.zeros(n, dtype=np.bool_)
+    touched = np.empty(1024, dtype=np.int64)
+    hk = np.empty(1024, dtype=np.float64)
+    hv = np.empty(1024, dtype=np.int64)
+    outs = np.empty(64, dtype=np.int64)
+    outw = np.empty(64, dtype=np.float64)
+    nbr = np.empty(64, dtype=np.int64)
+    qk = np.empty(n + 16, dtype=np.float64)
+    qv = np.empty(n + 16, dtype=np.int64)
+    qsize = 0
+
+    for v in range(n):
+        a, r, _, touched, hk, hv, outs, outw = _process(
+            v, False, sim_settle_limit, m, contracted, out_head, out_next, in_head, in_next,
+            e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
+        )  # fmt: skip
+        prio[v] = 2.0 * (a - r) + cn[v] + level[v]
+        qk, qv, qsize = _hpush(qk, qv, qsize, prio[v], v)
+
+    k_rank = 0
+    while qsize > 0:
+        p, v, qsize = _hpop(qk, qv, qsize)
+        if contracted[v] or p != prio[v]:
+            continue
+        a, r, _, touched, hk, hv, outs, outw = _process(
+            v, False, sim_settle_limit, m, contracted, out_head, out_next, in_head, in_next,
+            e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
+        )  # fmt: skip
+        newp = 2.0 * (a - r) + cn[v] + level[v]
+        if qsize > 0 and newp > qk[0]:
+            prio[v] = newp
+            qk, qv, qsize = _hpush(qk, qv, qsize, newp, v)
+            continue
+        a, r, m, touched, hk, hv, outs, outw = _process(
+            v, True, settle_limit, m, contracted, out_head, out_next, in_head, in_next,
+            e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
+        )  # fmt: skip
+        if m < 0:
+            return np.empty(0, dtype=np.int64), e_from[:0], e_to[:0], e_w[:0]
+        contracted[v] = True
+        rank[v] = k_rank
+        k_rank += 1
+        # neighbours: update counters and priorities
+        nn = 0
+        for side in range(2):
+            e = out_head[v] if side == 0 else in_head[v]
+            while e >= 0:
+                x = e_to[e] if side == 0 else e_from[e]
+                if not contracted[x]:
+                    if nn == len(nbr):
+                        nbr = _grow_i(nbr, 2 * nn)
+                    nbr[nn] = x
+                    nn += 1
+                e = out_next[e] if side == 0 else in_next[e]
+        for k in range(nn):
+            x = nbr[k]
+            dup = False
+            for q in range(k):
+                if nbr[q] == x:
+                    dup = True
+                    break
+            if dup:
+                continue
+            cn[x] += 1
+            if level[v] + 1 > level[x]:
+                level[x] = level[v] + 1
+            a, r, _, touched, hk, hv, outs, outw = _process(
+                x, False, sim_settle_limit, m, contracted, out_head, out_next, in_head,
+                in_next, e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
+            )  # fmt: skip
+            prio[x] = 2.0 * (a - r) + cn[x] + level[x]
+            qk, qv, qsize = _hpush(qk, qv, qsize, prio[x], x)
+    return rank, e_from[:m].copy(), e_to[:m].copy(), e_w[:m].copy()
+
+
+# ------------------------------------------------------------------ queries
+
+
+@nb.njit(cache=True)
+def _upward(
+    ptr: Any,
+    adj: Any,
+    wt: Any,
+    sptr: Any,
+    sadj: Any,
+    swt: Any,
+    init_nodes: Any,
+    init_d: Any,
+    cutoff: float,
+    dist: Any,
+    touched: Any,
+    hk: Any,
+    hv: Any,
+    res_n: Any,
+    res_d: Any,
+) -> tuple[int, Any, Any, Any, Any, Any]:
+    """Upward search with stall-on-demand; returns settled (node, dist) list, resets dist."""
+    nt = 0
+    size = 0
+    for k in range(len(init_nodes)):
+        v = init_nodes[k]
+        d0 = init_d[k]
+        if d0 < dist[v]:
+            if dist[v] == _INF:
+                if nt == len(touched):
+                    touched = _grow_i(touched, 2 * len(touched))
+                touched[nt] = v
+                nt += 1
+            dist[v] = d0
+            hk, hv, size = _hpush(hk, hv, size, d0, v)
+    nr = 0
+    while size > 0:
+        d, u, size = _hpop(hk, hv, size)
+        if d > dist[u]:
+            continue
+        if d > cutoff:
+            break
+        stalled = False
+        for e in range(sptr[u], sptr[u + 1]):
+            if dist[sadj[e]] + swt[e] < d:
+                stalled = True
+                break
+        if stalled:
+            continue
+        if nr == len(res_n):
+            res_n = _grow_i(res_n, 2 * nr)
+            res_d = _grow_f(res_d, 2 * nr)
+        res_n[nr] = u
+        res_d[nr] = d
+        nr += 1
+        for e in range(ptr[u], ptr[u + 1]):
+            v = adj[e]
+            nd = d + wt[e]
+            if nd < dist[v]:
+                if dist[v] == _INF:
+                    if nt == len(touched):
+                        touched = _grow_i(touched, 2 * len(touched))
+                    touched[nt] = v
+                    nt += 1
+                dist[v] = nd
+                hk, hv, size = _hpush(hk, hv, size, nd, v)
+    for k in range(nt):
+        dist[touched[k]] = _INF
+    return nr, touched, hk, hv, res_n, res_d
+
+
+@nb.njit(cache=True, parallel=True)
+def many_to_many(
+    up_ptr: Any,
+    up_adj: Any,
+    up_w: Any,
+    dn_ptr: Any,
+    dn_adj: Any,
+    dn_w: Any,
+    s_ptr: Any,
+    s_nodes: Any,
+    s_d: Any,
+    t_ptr: Any,
+    t_nodes: Any,
+    t_d: Any,
+    cutoff: float,
+    nthreads: int,
+) -> Any:
+    """Bucket many-to-many (Knopp et al. 2007) on a CH; returns dense seconds (inf = none)."""
+    n = len(up_ptr) - 1
+    ns = len(s_ptr) - 1
+    nt_ = len(t_ptr) - 1
+    # phase 1: backward upward searches fill buckets
+    dist = np.full(n, _INF)
+    touched = np.empty(1024, dtype=np.int64)
+    hk = np.empty(1024, dtype=np.float64)
+    hv = np.empty(1024, dtype=np.int64)
+    res_n = np.empty(1024, dtype=np.int64)
+    res_d = np.empty(1024, dtype=np.float64)
+    b_node = np.empty(1024, dtype=np.int64)
+    b_tgt = np.empty(1024, dtype=np.int64)
+    b_d = np.empty(1024, dtype=np.float64)
+    nb_ = 0
+    for j in range(nt_):
+        a, b = t_ptr[j], t_ptr[j + 1]
+        if a == b:
+            continue
+        nr, touched, hk, hv, res_n, res_d = _upward(
+            dn_ptr, dn_adj, dn_w, up_ptr, up_adj, up_w, t_nodes[a:b], t_d[a:b], cutoff,
+            dist, touched, hk, hv, res_n, res_d,
+        )  # fmt: skip
+        if nb_ + nr > len(b_node):
+            nc = 2 * (nb_ + nr)
+            b_node = _grow_i(b_node, nc)
+            b_tgt = _grow_i(b_tgt, nc)
+            b_d = _grow_f(b_d, nc)
+        for k in range(nr):
+            b_node[nb_] = res_n[k]
+            b_tgt[nb_] = j
+            b_d[nb_] = res_d[k]
+            nb_ += 1
+    # CSR buckets by node
+    bptr = np.zeros(n + 1, dtype=np.int64)
+    for k in range(nb_):
+        bptr[b_node[k] + 1] += 1
+    for v in range(n):
+        bptr[v + 1] += bptr[v]
+    fill = bptr[:-1].copy()
+    bt = np.empty(nb_, dtype=np.int64)
+    bd = np.empty(nb_, dtype=np.float64)
+    for k in range(nb_):
+        p = fill[b_node[k]]
+        bt[p] = b_tgt[k]
+        bd[p] = b_d[k]
+        fill[b_node[k]] += 1
+    # phase 2: forward upward searches scan buckets (parallel over blocks of sources)
+    out = np.full((ns, nt_), _INF)
+    nblocks = min(nthreads, max(ns, 1))
+    for blk in nb.prange(nblocks):
+        dist2 = np.full(n, _INF)
+        touched2 = np.empty(1024, dtype=np.int64)
+        hk2 = np.empty(1024, dtype=np.float64)
+        hv2 = np.empty(1024, dtype=np.int64)
+        rn2 = np.empty(1024, dtype=np.int64)
+        rd2_ = np.empty(1024, dtype=np.float64)
+        for i in range(blk, ns, nblocks):
+            a, b = s_ptr[i], s_ptr[i + 1]
+            if a == b:
+                continue
+            nr, touched2, hk2, hv2, rn2, rd2_ = _upward(
+                up_ptr, up_adj, up_w, dn_ptr, dn_adj, dn_w, s_nodes[a:b], s_d[a:b], cutoff,
+                dist2, touched2, hk2, hv2, rn2, rd2_,
+            )  # fmt: skip
+            row = out[i]
+            for k in range(nr):
+                u = rn2[k]
+                du = rd2_[k]
+                for q in range(bptr[u], bptr[u + 1]):
+                    c = du + bd[q]
+                    if c < row[bt[q]]:
+                        row[bt[q]] = c
+    if cutoff < _INF:
+        for i in range(ns):
+            for j in range(nt_):
+                if out[i, j] > cutoff:
+                    out[i, j] = _INF
+    return out
+
+
+@nb.njit(cache=True)
+def phast(
+    up_ptr: Any,
+    up_adj: Any,
+    up_w: Any,
+    dn_ptr: Any,
+    dn_adj: Any,
+    dn_w: Any,
+    init_nodes: Any,
+    init_d: Any,
+) -> Any:
+    """PHAST one-to-all (Delling et al. 2011): upward search + downward sweep in rank order.
+
+    Returns distances indexed by rank id.
+    """
+    n = len(up_ptr) - 1
+    dist = np.full(n, _INF)
+    done = np.zeros(n, dtype=np.bool_)
+    hk = np.empty(1024, dtype=np.float64)
+    hv = np.empty(1024, dtype=np.int64)
+    size = 0
+    for k in range(len(init_nodes)):
+        v = init_nodes[k]
+        if init_d[k] < dist[v]:
+            dist[v] = init_d[k]
+            hk, hv, size = _hpush(hk, hv, size, init_d[k], v)
+    while size > 0:
+        d, u, size = _hpop(hk, hv, size)
+        if done[u]:
+            continue
+        done[u] = True
+        for e in range(up_ptr[u], up_ptr[u + 1]):
+            v = up_adj[e]
+            nd = d + up_w[e]
+            if nd < dist[v]:
+                dist[v] = nd
+                hk, hv, size = _hpush(hk, hv, size, nd, v)
+    for r in range(n - 1, -1, -1):
+        best = dist[r]
+        for e in range(dn_ptr[r], dn_ptr[r + 1]):
+            c = dist[dn_adj[e]] + dn_w[e]
+            if c < best:
+                best = c
+        dist[r] = best
+    return dist
+
+
+@nb.njit(cache=True, parallel=True)
+def phast_many(
+    up_ptr: Any,
+    up_adj: Any,
+    up_w: Any,
+    dn_ptr: Any,
+    dn_adj: Any,
+    dn_w: Any,
+    s_ptr: Any,
+    s_nodes: Any,
+    s_d: Any,
+    order: Any,
+) -> Any:
+    """PHAST from several sources (parallel); rows in original node order via ``order``."""
+    n = len(up_ptr) - 1
+    ns = len(s_ptr) - 1
+    out = np.empty((ns, n), dtype=np.float64)
+    for i in nb.prange(ns):
+        d = phast(
+            up_ptr, up_adj, up_w, dn_ptr, dn_adj, dn_w,
+            s_nodes[s_ptr[i] : s_ptr[i + 1]], s_d[s_ptr[i] : s_ptr[i + 1]],
+        )  # fmt: skip
+        for r in range(n):
+            out[i, order[r]] = d[r]
+    return out

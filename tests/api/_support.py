@@ -1,0 +1,114 @@
+"""Test helpers for the processes/auth API tests: a small app with the pool and routers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
+from psycopg_pool import AsyncConnectionPool
+
+from app.errors import install_handlers
+from app.routers.processes import router as processes_router
+from app.settings import REPO_ROOT, get_settings
+
+
+def make_app(*extra: APIRouter) -> FastAPI:
+    """The processes router on an app with the same pool set-up as ``app.main``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            get_settings().libpq_url,
+            min_size=1,
+            max_size=4,
+            open=False,
+            kwargs={"autocommit": True},
+        )
+        await pool.open(wait=True)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(lifespan=lifespan)
+    install_handlers(app)
+    app.include_router(processes_router)
+    for router in extra:
+        app.include_router(router)
+    return app
+
+
+@contextmanager
+def client(*extra: APIRouter) -> Iterator[TestClient]:
+    """A TestClient with the lifespan (pool) running."""
+    with TestClient(make_app(*extra)) as c:
+        yield c
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+FAST_WORKER_ENV = {
+    "LOCUS_JOBS_HEARTBEAT_INTERVAL_S": "0.3",
+    "LOCUS_JOBS_STALLED_WORKER_TIMEOUT_S": "1",
+    "LOCUS_JOBS_SWEEP_INTERVAL_S": "0.3",
+    "LOCUS_JOBS_ABORT_POLL_INTERVAL_S": "0.2",
+    "LOCUS_JOBS_PROGRESS_MIN_INTERVAL_S": "0",
+}
+
+
+@contextmanager
+def worker(**env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real worker process (``run_worker()``), stopped with SIGTERM (or already killed)."""
+    full_env = {**os.environ, **FAST_WORKER_ENV, **env}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from app.jobs.worker import run_worker; run_worker()"],
+        cwd=REPO_ROOT,
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for(
+    c: TestClient,
+    job_id: str,
+    headers: dict[str, str],
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    timeout_s: float = 60.0,
+    seen: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Poll ``/jobs/{id}`` until ``done(status)``; fails the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        r = c.get(f"/jobs/{job_id}", headers=headers)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        if seen is not None:
+            seen.append(body)
+        if done(body):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} did not reach the state in time: {body}")
+        time.sleep(0.1)

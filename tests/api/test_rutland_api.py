@@ -1,0 +1,45 @@
+"""The API over the full Rutland demo bundle (loaded by the shared ``rutland_db_url``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+
+GP_CODES = {"C82010", "C82044", "C82077", "C82649"}
+
+
+@pytest.fixture(scope="module")
+def rutland_client(rutland_db_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=rutland_db_url))) as client:
+        yield client
+
+
+def test_rutland_areas_population_and_imd(rutland_client: TestClient) -> None:
+    lsoa21 = rutland_client.get(
+        "/collections/areas/items", params={"vintage": 2021, "level": "lsoa", "limit": 100}
+    ).json()
+    assert lsoa21["numberReturned"] == 26
+    assert sum(f["properties"]["population"] for f in lsoa21["features"]) == 41_043
+    lsoa11 = rutland_client.get(
+        "/collections/areas/items", params={"vintage": 2011, "level": "lsoa", "limit": 100}
+    ).json()
+    assert lsoa11["numberReturned"] == 23
+    deciles = [f["properties"]["imd_decile"] for f in lsoa11["features"]]
+    assert all(isinstance(d, int) and 1 <= d <= 10 for d in deciles)
+
+
+def test_rutland_gp_practices_served(rutland_client: TestClient) -> None:
+    doc = rutland_client.get(
+        "/collections/sites/items", params={"kind": "gp_practice", "limit": 100}
+    ).json()
+    codes = {f["properties"]["source_id"] for f in doc["features"]}
+    assert codes >= GP_CODES
+    for feature in doc["features"]:
+        lon, lat = feature["geometry"]["coordinates"]
+        assert -0.83 < lon < -0.42
+        assert 52.52 < lat < 52.77

@@ -1,0 +1,48 @@
+"""Fixtures for the ETL tests: a database of their own with the Rutland bundle loaded.
+
+The ETL tests replace loads (a newer epraccur, then the original again), which gives sites
+new ids; they run in their own throwaway database so the shared session database the API and
+analysis tests use keeps its computed travel times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine
+
+from app.dbadmin import create_database, drop_database, upgrade_head
+from app.demo import RUTLAND, RUTLAND_BUNDLE
+from etl.datasets import load_dataset
+from etl.loading import LoadSummary
+from tests.conftest import scratch_database_url
+
+__all__ = ["RUTLAND"]
+
+
+@pytest.fixture(scope="session")
+def db_engine() -> Iterator[Engine]:
+    """A freshly migrated database for the ETL tests only, dropped at the end."""
+    url = scratch_database_url("locus_test_etl")
+    create_database(url)
+    engine = create_engine(url)
+    try:
+        upgrade_head(url)
+        yield engine
+    finally:
+        engine.dispose()
+        drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def rutland(db_engine: Engine, data_dir: Path) -> dict[str, LoadSummary]:
+    """The Rutland bundle without the road network, loaded once per session."""
+    return {
+        item.dataset: load_dataset(
+            db_engine, item.dataset, data_dir / item.path, region=item.region
+        )
+        for item in RUTLAND_BUNDLE
+        if item.dataset != "osm-network"
+    }

@@ -1,0 +1,206 @@
+"""The Rutland demo bundle loaded from the real files into PostGIS (issue 2 "Must show")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from etl.datasets import DATASETS, load_dataset
+from etl.loading import GEOMETRY_COLUMNS, LoadError, LoadSummary, table_checksum
+
+from .conftest import RUTLAND
+
+ALL_TABLES = [*GEOMETRY_COLUMNS, "data_loads"]
+
+
+def checksums(engine: Engine) -> dict[str, str]:
+    with engine.connect() as conn:
+        return {t: table_checksum(conn, t) for t in ALL_TABLES}
+
+
+def test_bundle_loads_cleanly(rutland: dict[str, LoadSummary]) -> None:
+    assert all(s.status == "loaded" and s.rows_rejected == 0 for s in rutland.values())
+    assert rutland["lsoa21"].rows_loaded == {"areas": 26}
+    assert rutland["lsoa11"].rows_loaded == {"areas": 23}
+    assert rutland["census2021-age"].rows_loaded == {"population": 26 * 6}
+    assert rutland["imd2019"].rows_loaded == {"deprivation": 23}
+    assert "213876 rows outside region E06000017 left out" in rutland["census2021-age"].notes
+
+
+def test_lsoa21_population_sums_to_census_total(
+    db_engine: Engine, rutland: dict[str, LoadSummary]
+) -> None:
+    with db_engine.connect() as conn:
+        n_areas, total, bands = conn.execute(
+            text(
+                "SELECT count(DISTINCT a.code), sum(p.count), count(DISTINCT (p.age_lower, "
+                "p.age_upper)) FROM areas a JOIN population p ON p.area_code = a.code "
+                "AND p.vintage = a.vintage WHERE a.vintage = 2021 AND a.level = 'lsoa' "
+                "AND a.lad_code = :r AND p.source = 'census2021'"
+            ),
+            {"r": RUTLAND},
+        ).one()
+        lower_upper = conn.execute(
+            text("SELECT DISTINCT age_lower, age_upper FROM population ORDER BY 1")
+        ).all()
+    assert n_areas == 26
+    assert total == 41_043
+    assert bands == 6
+    assert [tuple(r) for r in lower_upper] == [
+        (0, 15),
+        (16, 24),
+        (25, 34),
+        (35, 49),
+        (50, 64),
+        (65, None),
+    ]
+
+
+def test_every_lsoa11_has_an_imd_decile(db_engine: Engine, rutland: dict[str, LoadSummary]) -> None:
+    with db_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT a.code, d.decile, d.rank FROM areas a LEFT JOIN deprivation d "
+                "ON d.area_code = a.code AND d.domain = 'imd' WHERE a.vintage = 2011"
+            )
+        ).all()
+    assert len(rows) == 23
+    assert all(r.decile is not None and 1 <= r.decile <= 10 for r in rows)
+    # E01013787 (Rutland 005A): IMD 2019 rank 19,612, decile 6 in the MHCLG file.
+    assert {r.code: (r.rank, r.decile) for r in rows}["E01013787"] == (19612, 6)
+
+
+def test_active_gp_practices_located_inside_the_county(
+    db_engine: Engine, rutland: dict[str, LoadSummary]
+) -> None:
+    with db_engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT s.source_id, s.located_by, ST_Within(s.geom, (SELECT ST_Union(geom) "
+                "FROM areas WHERE vintage = 2021 AND lad_code = :r)) AS inside FROM sites s "
+                "WHERE s.source = 'ods-epraccur' AND s.kind = 'gp_practice' "
+                "AND s.status = 'active' ORDER BY 1"
+            ),
+            {"r": RUTLAND},
+        ).all()
+    assert [r.source_id for r in rows] == ["C82010", "C82044", "C82077", "C82649"]
+    assert all(r.inside for r in rows)
+    assert {r.located_by for r in rows} == {"ods_geo:UPRN"}
+
+
+def test_eric_rutland_memorial_hospital_located_by_osm_name(
+    db_engine: Engine, rutland: dict[str, LoadSummary]
+) -> None:
+    with db_engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT name, kind, owner, located_by, gia_m2, backlog_gbp, running_cost_gbp, "
+                "attributes->>'site_type' AS site_type, ST_X(geom) AS x, ST_Y(geom) AS y "
+                "FROM sites WHERE source = 'eric' AND source_id = 'RT5PC'"
+            )
+        ).one()
+    assert row.name == "RUTLAND MEMORIAL HOSPITAL"
+    assert row.kind == "community_hospital"
+    assert row.owner == "LEICESTERSHIRE PARTNERSHIP NHS TRUST"
+    assert row.located_by == "osm_name"
+    assert row.gia_m2 > 0
+    assert row.running_cost_gbp > 0
+    assert row.site_type == "7. Community hospital (with inpatient beds)"
+    # Oakham, Cold Overton Road: within 1 km of the OSM way's centroid (EPSG:27700 metres).
+    assert 485_000 < row.x < 487_500
+    assert 308_000 < row.y < 310_000
+    notes = " ".join(rutland["eric-sites"].notes)
+    assert "172 trust AGGREGATE rows skipped" in notes
+    assert "1040 sites could not be located" in notes
+
+
+def test_pharmacies_and_postcodes(db_engine: Engine, rutland: dict[str, LoadSummary]) -> None:
+    assert rutland["pharmacies"].rows_loaded == {"sites": 5}
+    assert rutland["codepoint"].rows_loaded == {"postcodes": 1026}
+    with db_engine.connect() as conn:
+        oakham = conn.execute(
+            text("SELECT ST_X(geom), ST_Y(geom) FROM postcodes WHERE postcode = 'LE15 6NT'")
+        ).one()
+    assert tuple(oakham) == (485466.0, 308867.0)  # as in the Code-Point file
+
+
+def test_loading_the_same_files_again_changes_nothing(
+    db_engine: Engine, rutland: dict[str, LoadSummary], data_dir: Path
+) -> None:
+    before = checksums(db_engine)
+    for name, rel in (
+        ("lsoa21", "rutland/rutland_lsoa21.geojson"),
+        ("census2021-age", "england/census2021_usual_residents_lsoa21_6_age_bands.csv.gz"),
+        ("gp-practices", "england/epraccur.csv"),
+    ):
+        summary = load_dataset(db_engine, name, data_dir / rel, region=RUTLAND)
+        assert summary.status == "unchanged"
+        assert summary.load_id == rutland[name].load_id
+    assert checksums(db_engine) == before
+
+
+def test_newer_epraccur_replaces_older_and_keeps_both_records(
+    db_engine: Engine, rutland: dict[str, LoadSummary], data_dir: Path, tmp_path: Path
+) -> None:
+    original = data_dir / "england" / "epraccur.csv"
+    newer = tmp_path / "epraccur.csv"
+    newer.write_bytes(
+        original.read_bytes().replace(
+            b'"C82044","EMPINGHAM MEDICAL CENTRE"', b'"C82044","EMPINGHAM SURGERY"'
+        )
+    )
+    (tmp_path / "gp_practices_geo.csv").write_bytes(
+        (data_dir / "england" / "gp_practices_geo.csv").read_bytes()
+    )
+    summary = load_dataset(db_engine, "gp-practices", newer, region=RUTLAND)
+    try:
+        assert summary.status == "loaded"
+        assert summary.superseded == [rutland["gp-practices"].load_id]
+        with db_engine.connect() as conn:
+            loads = conn.execute(
+                text(
+                    "SELECT id, status FROM data_loads WHERE dataset = 'gp-practices' "
+                    "AND region = :r ORDER BY id"
+                ),
+                {"r": RUTLAND},
+            ).all()
+            name = conn.execute(
+                text("SELECT name FROM sites WHERE source_id = 'C82044'")
+            ).scalar_one()
+            n_sites = conn.execute(
+                text("SELECT count(*) FROM sites WHERE source = 'ods-epraccur'")
+            ).scalar_one()
+        assert [tuple(r) for r in loads] == [
+            (rutland["gp-practices"].load_id, "superseded"),
+            (summary.load_id, "active"),
+        ]
+        assert name == "EMPINGHAM SURGERY"
+        assert n_sites == rutland["gp-practices"].rows_loaded["sites"]
+    finally:
+        # Back to the published file (a third load, superseding the edited copy).
+        again = load_dataset(db_engine, "gp-practices", original, region=RUTLAND)
+        assert again.superseded == [summary.load_id]
+
+
+def test_registry_errors(db_engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown dataset 'lsoa'; known datasets: .*lsoa21"):
+        load_dataset(db_engine, "lsoa", tmp_path / "x.geojson")
+    with pytest.raises(LoadError, match=r"missing\.csv: file not found"):
+        load_dataset(db_engine, "gp-practices", tmp_path / "missing.csv")
+    assert {"lsoa21", "lsoa11", "census2021-age", "imd2019", "gp-practices", "eric-sites"} <= set(
+        DATASETS
+    )
+
+
+def test_progress_is_reported(rutland: dict[str, LoadSummary], data_dir: Path) -> None:
+    from etl.loading import Region
+
+    calls: list[tuple[int, int | None]] = []
+    DATASETS["sape-mid2017"].read(
+        data_dir / "england" / "pop_table_SAPE20DT1_mid2017_population_estimates.csv",
+        Region(key=""),
+        lambda done, total: calls.append((done, total)),
+    )
+    assert calls[-1][0] == 35_101

@@ -1,0 +1,144 @@
+"""Trafford (E08000009): boundaries without LAD properties, single-year-of-age and 5-year
+population, the ONS postcode extract, the council asset register and the health listings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from etl.datasets import load_dataset
+from etl.loading import LoadError, LoadSummary
+
+TRAFFORD = "E08000009"
+
+#: (dataset, file under trafford/, allowed rejects: real errors in the published files).
+TRAFFORD_BUNDLE: list[tuple[str, str, int]] = [
+    ("lsoa21", "trafford_lsoa21.geojson", 0),
+    ("lsoa11", "trafford_lsoa11.geojson", 0),
+    ("midyear-sya", "mid-year_2024_population_estimates_lsoa.csv", 0),
+    ("census2021-5yr", "2021_population_by_5_year_age_bands_lsoa_trafford.csv", 0),
+    ("onspd", "trafford_postcodes.csv", 0),
+    # 'M32 OXZ' (letter O), 'WA14 1', and GeoX/GeoY swapped on one row.
+    ("council-assets", "trafford_land_and_building_assets.csv", 3),
+    ("trafford-gp", "trafford_general_practices.csv", 0),
+    ("trafford-pharmacies", "trafford_pharmacies.csv", 0),
+    ("trafford-care-homes", "trafford_care_homes.csv", 0),
+    # Crescent Dental Care is listed twice, identically.
+    ("trafford-dentists", "trafford_dentists.csv", 1),
+]
+
+
+@pytest.fixture(scope="module")
+def trafford(db_engine: Engine, data_dir: Path) -> dict[str, LoadSummary]:
+    return {
+        name: load_dataset(
+            db_engine, name, data_dir / "trafford" / rel, region=TRAFFORD, allow_rejects=allow
+        )
+        for name, rel, allow in TRAFFORD_BUNDLE
+    }
+
+
+def test_trafford_areas_and_population(db_engine: Engine, trafford: dict[str, LoadSummary]) -> None:
+    assert trafford["lsoa21"].rows_loaded == {"areas": 139}
+    assert trafford["midyear-sya"].rows_loaded == {"population": 139 * 2 * 91}
+    assert trafford["census2021-5yr"].rows_loaded == {"population": 139 * 18}
+    with db_engine.connect() as conn:
+        lad = (
+            conn.execute(text("SELECT DISTINCT lad_code FROM areas WHERE code LIKE 'E01006%'"))
+            .scalars()
+            .all()
+        )
+        per_source = dict(
+            conn.execute(
+                text(
+                    "SELECT p.source, sum(p.count) FROM population p JOIN areas a ON "
+                    "a.code = p.area_code AND a.vintage = p.vintage WHERE a.lad_code = :r "
+                    "GROUP BY 1"
+                ),
+                {"r": TRAFFORD},
+            ).all()
+        )
+        e01006074 = conn.execute(
+            text(
+                "SELECT sum(count) FROM population WHERE area_code = 'E01006074' "
+                "AND source = 'ons-midyear'"
+            )
+        ).scalar_one()
+    assert lad == [TRAFFORD]  # from the region key: the Trafford files carry no LAD property
+    assert e01006074 == 1634  # Persons, all ages, in the mid-2024 file
+    assert per_source["ons-midyear"] > per_source["census2021"] > 230_000
+
+
+def test_trafford_council_register_and_health_sites(
+    db_engine: Engine, trafford: dict[str, LoadSummary]
+) -> None:
+    council = trafford["council-assets"]
+    assert council.rows_read == 608
+    assert council.rows_rejected == 3
+    with db_engine.connect() as conn:
+        kinds = dict(
+            conn.execute(
+                text(
+                    "SELECT kind, count(*) FROM sites WHERE source = 'council-register' GROUP BY 1"
+                )
+            ).all()
+        )
+        located = dict(
+            conn.execute(
+                text(
+                    "SELECT located_by, count(*) FROM sites WHERE source = 'council-register' "
+                    "GROUP BY 1"
+                )
+            ).all()
+        )
+        town_hall = conn.execute(
+            text(
+                "SELECT name, owner, owner_type, gia_m2, tenure, attributes->>'uprn' AS uprn, "
+                "attributes->>'energy_rating' AS epc FROM sites "
+                "WHERE source_id = 'TMBC0001/T0000003'"
+            )
+        ).one()
+        pharmacies = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE located_by = 'postcode'), count(*) FROM sites "
+                "WHERE source = 'trafford-pharmacy'"
+            )
+        ).one()
+    assert sum(kinds.values()) == 605
+    assert kinds["council_land"] > 0
+    assert kinds["council_building"] > 0
+    assert located["coordinates"] == 371
+    assert located["postcode"] + located["unlocated"] == 234
+    assert tuple(town_hall) == (
+        "Altrincham Town Hall",
+        "Trafford Council",
+        "council",
+        415.05,
+        "Freehold / Owner Occupied",
+        "100012797623",
+        "E",
+    )
+    assert pharmacies[1] == 57
+    assert pharmacies[0] >= 50
+
+
+def test_regional_file_rows_outside_region_are_rejected(
+    db_engine: Engine,
+    trafford: dict[str, LoadSummary],
+    rutland: dict[str, LoadSummary],
+    data_dir: Path,
+) -> None:
+    # The Trafford care homes are a regional file: loaded for Rutland, every row is outside.
+    with pytest.raises(
+        LoadError,
+        match=r"trafford_care_homes\.csv: row 2: site 1-466088203: "
+        r"point lies outside region E06000017",
+    ):
+        load_dataset(
+            db_engine,
+            "trafford-care-homes",
+            data_dir / "trafford" / "trafford_care_homes.csv",
+            region="E06000017",
+        )
