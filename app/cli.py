@@ -155,7 +155,7 @@ def demo(
     for summary in summaries:
         _print_summary(summary)
     if serve:
-        serve_command()
+        serve_command(with_worker=True)
 
 
 @cli.command("serve")
@@ -163,8 +163,14 @@ def serve_command(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    with_worker: Annotated[
+        bool, typer.Option(help="also run a job worker process beside the API")
+    ] = False,
 ) -> None:
     """Serve the API (and the web map) with uvicorn."""
+    import subprocess
+    import sys
+
     import uvicorn
 
     from app.settings import get_settings
@@ -172,13 +178,20 @@ def serve_command(
     settings = get_settings()
     bind_host = host or settings.host
     bind_port = port or settings.port
-    console.print(f"serving Locus on http://{bind_host}:{bind_port}")
-    uvicorn.run(
-        "app.main:app", host=bind_host, port=bind_port, workers=workers, log_level="warning"
+    job_worker = (
+        subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]) if with_worker else None
     )
+    console.print(f"serving Locus on http://{bind_host}:{bind_port}")
+    try:
+        uvicorn.run(
+            "app.main:app", host=bind_host, port=bind_port, workers=workers, log_level="warning"
+        )
+    finally:
+        if job_worker is not None:
+            job_worker.terminate()
+            job_worker.wait(timeout=30)
 
 
-@contextmanager
 @cli.command()
 def worker() -> None:
     """Run the job worker (OGC API Processes jobs queued in PostgreSQL)."""
@@ -237,6 +250,7 @@ def keys_list(
     Console().print(table)
 
 
+@contextmanager
 def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
     """A rich progress bar, handed to readers as a ``progress(completed, total)`` callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn

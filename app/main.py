@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from app.errors import install_handlers
-from app.routers import analysis, health, ogc, processes, tiles
+from app.routers import analysis, estate, health, ogc, processes, tiles, web
 from app.settings import Settings, get_settings
 
 #: Pool bounds: two cores serve at most a handful of concurrent statements usefully.
@@ -80,11 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.extent_cache = {}
     install_handlers(app)
     app.include_router(health.router)
+    # Before the OGC router: both answer "/", the web router sends browsers the map.
+    app.include_router(web.router)
     app.include_router(ogc.router)
     app.include_router(tiles.router)
     app.include_router(analysis.router)
     app.include_router(analysis.postcode_router)
     app.include_router(processes.router)
+    app.include_router(estate.router)
     return app
 
 

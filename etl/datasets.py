@@ -31,6 +31,7 @@ from etl.loading import (
     Reject,
     load_parsed,
     resolve_region,
+    unchanged_load,
 )
 from etl.readers import (
     boundaries,
@@ -428,6 +429,9 @@ def load_dataset(
     path = Path(path)
     if not path.is_file():
         raise LoadError(path, f"file not found: {path}")
+    same = unchanged_load(engine, name, region, path)
+    if same is not None:
+        return same
     with engine.connect() as conn:
         reg = resolve_region(conn, region)
     parsed = dataset.read(path, reg, progress)

@@ -29,7 +29,6 @@ import io
 import re
 import zipfile
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -541,11 +540,12 @@ def read_gtfs(path: str | Path) -> GtfsFeed:
     frames: dict[str, pd.DataFrame] = {}
     for name in REQUIRED_FILES + CALENDAR_FILES + OPTIONAL_FILES:
         frames[name] = _read_csv(name, raw[name], problems) if name in raw else pd.DataFrame()
-    columns_ok = all(
+    checked = [  # every file checked (no short-circuit), so all missing columns are listed
         _check_columns(name, frames[name], problems)
         for name in frames
         if name in raw and (name in REQUIRED_FILES or len(frames[name].columns))
-    )
+    ]
+    columns_ok = all(checked)
     if problems or not columns_ok:
         raise GtfsError(path, problems)
 
@@ -572,9 +572,10 @@ def read_gtfs(path: str | Path) -> GtfsFeed:
         raise GtfsError(path, problems)
 
     vintage = _vintage(frames["feed_info.txt"], cal, cal_dates, frames["agency.txt"], modified)
-    drop: Callable[[pd.DataFrame], pd.DataFrame] = lambda df: df.drop(  # noqa: E731
-        columns="_line", errors="ignore"
-    )
+
+    def drop(df: pd.DataFrame) -> pd.DataFrame:
+        return df.drop(columns="_line", errors="ignore")
+
     return GtfsFeed(
         agency=drop(frames["agency.txt"]),
         stops=drop(stops),

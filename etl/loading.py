@@ -260,6 +260,37 @@ def _check_frames(parsed: ParsedFile) -> None:
                 raise LoadError(parsed.path, problems)
 
 
+def unchanged_load(engine: Engine, dataset: str, region: str, path: Path) -> LoadSummary | None:
+    """The summary of the active load of this very file (same sha256), or None.
+
+    Checked before a file is parsed, so re-loading an unchanged file costs one hash.
+    """
+    sha = sha256_of(path)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT id, rows_read, rows_rejected, vintage FROM data_loads WHERE dataset = :d "
+                "AND region = :r AND status = 'active' AND sha256 = :s ORDER BY id DESC LIMIT 1"
+            ),
+            {"d": dataset, "r": region, "s": sha},
+        ).first()
+    if row is None:
+        return None
+    return LoadSummary(
+        dataset=dataset,
+        region=region,
+        file_name=path.name,
+        status="unchanged",
+        load_id=row.id,
+        rows_read=row.rows_read,
+        rows_loaded={},
+        rows_rejected=row.rows_rejected,
+        superseded=[],
+        vintage=row.vintage,
+        notes=["the same file is already loaded: nothing changed"],
+    )
+
+
 def load_parsed(
     engine: Engine,
     parsed: ParsedFile,

@@ -320,7 +320,7 @@ def contract(
 
     ``src, dst, w`` must have no self loops and no parallel edges. Node order: priority
     ``2 * (shortcuts added - edges removed) + contracted neighbours + level``, recomputed for
-    the neighbours of each contracted node, with lazy re-evaluation when popped. Witness
+    the neighbours of each contracted node. Witness
     searches stop after ``settle_limit`` settled nodes (a failed witness search only adds a
     redundant shortcut; results stay exact). ``cap`` bounds the edge store: on overflow the
     returned ``rank`` is empty and the caller retries with a larger ``cap``.
@@ -374,15 +374,7 @@ def contract(
         p, v, qsize = _hpop(qk, qv, qsize)
         if contracted[v] or p != prio[v]:
             continue
-        a, r, _, touched, hk, hv, outs, outw = _process(
-            v, False, sim_settle_limit, m, contracted, out_head, out_next, in_head, in_next,
-            e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
-        )  # fmt: skip
-        newp = 2.0 * (a - r) + cn[v] + level[v]
-        if qsize > 0 and newp > qk[0]:
-            prio[v] = newp
-            qk, qv, qsize = _hpush(qk, qv, qsize, newp, v)
-            continue
+        # prio[v] is current: it is recomputed whenever a neighbour is contracted
         a, r, m, touched, hk, hv, outs, outw = _process(
             v, True, settle_limit, m, contracted, out_head, out_next, in_head, in_next,
             e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,

@@ -163,6 +163,19 @@ def test_missing_column(gtfs_zip: Path, tmp_path: Path) -> None:
 
     path = broken(gtfs_zip, tmp_path / "f.zip", {"stops.txt": no_lat})
     assert problems_of(path) == ["stops.txt: missing required column(s) stop_lat"]
+    # Every file is checked: both missing columns are reported.
+    path = broken(
+        gtfs_zip,
+        tmp_path / "g.zip",
+        {
+            "stops.txt": no_lat,
+            "trips.txt": lambda lines: [",".join(ln.split(",")[::2]) for ln in lines],
+        },
+    )
+    assert problems_of(path) == [
+        "stops.txt: missing required column(s) stop_lat",
+        "trips.txt: missing required column(s) service_id",
+    ]
 
 
 def test_unknown_references(gtfs_zip: Path, tmp_path: Path) -> None:

@@ -30,27 +30,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SERVER_START_TIMEOUT_S = 60.0
 
 
-# --- PLACEHOLDER for the lead: delete this fixture once tests/conftest.py provides the real
-# session fixture ``rutland_db_url`` (the Rutland demo bundle loaded and computed). A fixture
-# defined here overrides one of the same name in tests/conftest.py, so it must go. ------------
-@pytest.fixture(scope="session")
-def rutland_db_url(db_url: str) -> str:
-    """PLACEHOLDER: the throwaway database with the Rutland demo bundle loaded and computed."""
-    from sqlalchemy import create_engine
-
-    from app.demo import load_demo
-
-    engine = create_engine(db_url)
-    try:
-        load_demo(engine=engine)
-    finally:
-        engine.dispose()
-    return db_url
-
-
-# --- END PLACEHOLDER ---------------------------------------------------------------------------
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -101,6 +80,12 @@ def live_server_url(rutland_db_url: str) -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"the live server did not start in {SERVER_START_TIMEOUT_S:.0f} s")
             time.sleep(0.2)
+        page = httpx.get(f"{url}/", headers={"Accept": "text/html"}, timeout=10)
+        if 'id="map"' not in page.text:
+            pytest.fail(
+                "`/` does not serve the web map: include app.routers.web.router in app/main.py "
+                "(before ogc.router)"
+            )
         yield url
     finally:
         proc.terminate()

@@ -340,3 +340,65 @@ def test_stop_times_and_isochrone(tuesday: Timetable) -> None:
     assert meta["percentiles"] == [50.0]
     assert meta["window_start"] == "09:00:00"
     assert "walk discs" in meta["isochrone_method"]
+
+
+def test_synthetic_overtaking_after_midnight_and_exceptions() -> None:
+    # Three stops 10 km apart on one route; the 08:05 express overtakes the 08:00 stopper,
+    # so RAPTOR needs them in separate patterns. A Monday trip runs past midnight.
+    stops = pd.DataFrame(
+        {"stop_id": ["A", "B", "C"], "x": [0.0, 10_000.0, 20_000.0], "y": [0.0, 0.0, 0.0]}
+    )
+    routes = pd.DataFrame({"route_id": ["r"]})
+    trips = pd.DataFrame(
+        {
+            "route_id": ["r", "r", "r"],
+            "service_id": ["wk", "wk", "mon"],
+            "trip_id": ["slow", "fast", "late"],
+        }
+    )
+    stop_times = pd.DataFrame(
+        {
+            "trip_id": ["slow"] * 3 + ["fast"] * 3 + ["late"] * 2,
+            "stop_id": ["A", "B", "C", "A", "B", "C", "A", "B"],
+            "stop_sequence": [1, 2, 3, 1, 2, 3, 1, 2],
+            "arrival_time": [
+                "08:00:00", "08:30:00", "09:00:00",
+                "08:05:00", "08:15:00", "08:25:00",
+                "24:30:00", "25:00:00",
+            ],
+            "departure_time": [
+                "08:00:00", "08:30:00", "09:00:00",
+                "08:05:00", "08:15:00", "08:25:00",
+                "24:30:00", "25:00:00",
+            ],
+        }
+    )  # fmt: skip
+    calendar = pd.DataFrame(
+        {
+            "service_id": ["wk", "mon"],
+            "monday": [1, 1], "tuesday": [1, 0], "wednesday": [1, 0], "thursday": [1, 0],
+            "friday": [1, 0], "saturday": [0, 0], "sunday": [0, 0],
+            "start_date": ["20190101", "20190101"],
+            "end_date": ["20191231", "20191231"],
+        }
+    )  # fmt: skip
+    calendar_dates = pd.DataFrame(
+        {"service_id": ["wk"], "date": ["20190515"], "exception_type": [2]}
+    )
+    args = (stops, trips, stop_times, routes, calendar, calendar_dates)
+    tue = build_timetable(*args, date=TUESDAY)
+    assert (tue.n_trips, tue.n_patterns) == (3, 3)  # slow, fast split; late (shifted)
+    assert sorted(tue.trip_ids) == ["fast", "late@-1", "slow"]
+    kw = {"max_walk_m": 0.0, "walk_speed_m_s": WALK}
+    a, c, b = _stop_point(tue, "A"), _stop_point(tue, "C"), _stop_point(tue, "B")
+    m = transit_travel_time_matrix(
+        tue, a, c, window_start_s=hms("08:00:00"), window_end_s=hms("08:00:01"), **kw
+    )
+    assert m["seconds"].iloc[0] == 1500.0  # the express, not the stopper (3600 s)
+    m = transit_travel_time_matrix(
+        tue, a, b, window_start_s=hms("00:20:00"), window_end_s=hms("00:20:01"), **kw
+    )
+    assert m["seconds"].iloc[0] == 2400.0  # Monday's 24:30 trip, at 00:30 on Tuesday
+    # Wednesday 2019-05-15: the weekday service is removed by calendar_dates.
+    assert active_services(calendar, calendar_dates, date=dt.date(2019, 5, 15)) == set()
+    assert build_timetable(*args, date=dt.date(2019, 5, 15)).n_trips == 0
