@@ -140,12 +140,17 @@ def compute(
 @cli.command()
 def demo(
     serve: Annotated[bool, typer.Option(help="serve the API and map when loaded")] = True,
+    bundle: Annotated[
+        str, typer.Option(help="data bundle: rutland or isle-of-wight (public transport)")
+    ] = "rutland",
 ) -> None:
-    """Load the real Rutland bundle, compute, and serve on http://127.0.0.1:8000."""
-    from app.demo import load_demo
+    """Load a real data bundle (default Rutland), compute, and serve on http://127.0.0.1:8000."""
+    from app.demo import BUNDLES, load_demo
 
+    if bundle not in BUNDLES:
+        _fail(f"--bundle {bundle!r}: expected one of {', '.join(BUNDLES)}")
     try:
-        summaries = load_demo(progress_factory=_progress)
+        summaries = load_demo(progress_factory=_progress, bundle=BUNDLES[bundle])
     except Exception as exc:  # a user-facing summary of what failed, then stop
         from etl.loading import LoadError
 

@@ -91,8 +91,16 @@ class Collection:
     extent_table: str | None = None
     tile_minzoom: int = 0
     tile_maxzoom: int = 22
+    #: Stored copies of the geometry in other CRSs, ``((srid, column), ...)``: generated
+    #: columns (migration 0006) that spare an ``ST_Transform`` per request (3857 for tiles,
+    #: with its own GiST index; 4326 for CRS84 GeoJSON).
+    projected_columns: tuple[tuple[int, str], ...] = ()
     keywords: tuple[str, ...] = ()
     attribution: str = ATTRIBUTION
+
+    def projected(self, srid: int) -> str | None:
+        """The stored column holding the geometry in ``srid``, if there is one."""
+        return next((col for s, col in self.projected_columns if s == srid), None)
 
     def get_property(self, name: str) -> Property | None:
         """The property called ``name``, if any."""
@@ -169,6 +177,7 @@ REGISTRY: dict[str, Collection] = {
             table="areas_features",
             extent_table="areas",
             geometry_type="MultiPolygon",
+            projected_columns=((3857, "geom_3857"), (4326, "geom_4326")),
             properties=(
                 Property("code", filterable=True, description="ONS area code"),
                 Property("name"),
@@ -203,6 +212,7 @@ REGISTRY: dict[str, Collection] = {
             key=("mode", "edge_id"),
             key_types=(str, int),
             geometry_type="LineString",
+            projected_columns=((3857, "geom_3857"), (4326, "geom_4326")),
             properties=(
                 Property("mode", filterable=True, description="travel mode"),
                 Property("edge_id", "integer"),
@@ -315,7 +325,10 @@ def _value(p: Property) -> sql.Composable:
 
 def _feature_json(c: Collection, out_srid: int) -> sql.Composable:
     geom = _col(c.geometry_column)
-    if out_srid != c.storage_srid:
+    stored = c.projected(out_srid)
+    if stored is not None:
+        geom = _col(stored)
+    elif out_srid != c.storage_srid:
         geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(out_srid))
     props = sql.SQL(", ").join(
         sql.SQL("{}, {}").format(sql.Literal(p.name), _value(p)) for p in c.properties
@@ -379,15 +392,20 @@ def items_statement(
         sql.SQL("{} AS {}").format(_col(k), sql.Identifier(f"_k{i}")) for i, k in enumerate(c.key)
     )
     key_order = sql.SQL(", ").join(sql.Identifier(f"_k{i}") for i in range(len(c.key)))
+    join = sql.SQL(" AND ").join(
+        sql.SQL("{} = p.{}").format(_col(k), sql.Identifier(f"_k{i}")) for i, k in enumerate(c.key)
+    )
+    # The page's keys first (LIMIT/OFFSET over keys only), then the features of those rows:
+    # skipped rows (offset) and the look-ahead row are never turned into GeoJSON.
     stmt = sql.SQL(
-        "WITH page AS ("
-        " SELECT {key_cols}, {fid}::text AS _fid, {feature} AS _feature"
-        " FROM {table} WHERE {where} ORDER BY {order}"
+        "WITH keys AS ("
+        " SELECT {key_cols} FROM {table} WHERE {where} ORDER BY {order}"
         " LIMIT %(limit)s + 1 OFFSET %(offset)s"
-        "), numbered AS (SELECT row_number() OVER (ORDER BY {key_order}) AS _rn, * FROM page)"
-        " SELECT coalesce(json_agg(_feature ORDER BY _rn) FILTER (WHERE _rn <= %(limit)s),"
-        " '[]')::text, count(*) FILTER (WHERE _rn <= %(limit)s),"
-        " max(_fid) FILTER (WHERE _rn = %(limit)s), count(*) > %(limit)s FROM numbered"
+        "), page AS (SELECT row_number() OVER (ORDER BY {key_order}) AS _rn, * FROM keys)"
+        " SELECT coalesce(json_agg({feature} ORDER BY p._rn) FILTER (WHERE p._rn <= %(limit)s),"
+        " '[]')::text, count(*) FILTER (WHERE p._rn <= %(limit)s),"
+        " max({fid}::text) FILTER (WHERE p._rn = %(limit)s), count(*) > %(limit)s"
+        " FROM page AS p JOIN {table} ON {join}"
     ).format(
         key_cols=key_cols,
         fid=_fid_expr(c),
@@ -396,6 +414,7 @@ def items_statement(
         where=where,
         order=_order(c),
         key_order=key_order,
+        join=join,
     )
     return stmt, params
 
@@ -465,9 +484,18 @@ def tile_statement(
     if clipped is None:
         return None
     params: dict[str, Any] = {"z": z, "x": x, "y": y}
-    where = sql.SQL("{} AND {}").format(
-        visibility(c, principal, params), _bbox_filter(c, clipped, 4326, params)
-    )
+    stored = c.projected(3857)
+    if stored is not None:
+        # Web Mercator copy with its own index: the tile plus its buffer, no transform.
+        params["margin"] = MVT_BUFFER / MVT_EXTENT
+        geom: sql.Composable = _col(stored)
+        search_filter: sql.Composable = sql.SQL(
+            "{} && ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s)"
+        ).format(geom)
+    else:
+        geom = sql.SQL("ST_Transform({}, 3857)").format(_col(c.geometry_column))
+        search_filter = _bbox_filter(c, clipped, 4326, params)
+    where = sql.SQL("{} AND {}").format(visibility(c, principal, params), search_filter)
     props = [
         sql.SQL("{}::text AS {}" if p.type == "date" else "{} AS {}").format(
             _value(p), sql.Identifier(p.name)
@@ -481,12 +509,14 @@ def tile_statement(
         id_arg = sql.Literal("_fid")
     stmt = sql.SQL(
         "WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env),"
-        " mvt AS (SELECT ST_AsMVTGeom(ST_Transform({g}, 3857), bounds.env, {extent}, {buffer},"
-        " true) AS _geom, {props}{feature_id} FROM {table}, bounds WHERE {where})"
+        " mvt AS (SELECT ST_AsMVTGeom({g}, bounds.env, {extent}, {buffer},"
+        " true) AS _geom, {props}{feature_id} FROM {table}, bounds WHERE {where}"
+        " ORDER BY {order})"
         " SELECT ST_AsMVT(mvt.*, {layer}, {extent}, '_geom', {id_arg}) FROM mvt"
         " WHERE _geom IS NOT NULL"
     ).format(
-        g=_col(c.geometry_column),
+        g=geom,
+        order=_order(c),
         extent=sql.Literal(MVT_EXTENT),
         buffer=sql.Literal(MVT_BUFFER),
         props=sql.SQL(", ").join(props),

@@ -30,6 +30,8 @@ class BundleFile:
     dataset: str
     path: str
     region: str = RUTLAND
+    #: Rows the load may reject (recorded with it) before it is refused.
+    allow_rejects: int = 0
 
 
 RUTLAND_BUNDLE: tuple[BundleFile, ...] = (
@@ -48,6 +50,27 @@ RUTLAND_BUNDLE: tuple[BundleFile, ...] = (
     BundleFile("osm-network", "rutland/rutland_2022-07-20.osm.pbf"),
 )
 
+ISLE_OF_WIGHT = "E06000046"
+
+#: Isle of Wight: public transport (GTFS) with no road network; GP practices and pharmacies.
+ISLE_OF_WIGHT_BUNDLE: tuple[BundleFile, ...] = (
+    BundleFile("lsoa21", "isle_of_wight/iow_lsoa21.geojson", ISLE_OF_WIGHT),
+    BundleFile(
+        "census2021-age",
+        "england/census2021_usual_residents_lsoa21_6_age_bands.csv.gz",
+        ISLE_OF_WIGHT,
+    ),
+    BundleFile("codepoint", "isle_of_wight/codepoint_2014_po.csv", ISLE_OF_WIGHT),
+    BundleFile("gp-practices", "england/epraccur.csv", ISLE_OF_WIGHT),
+    BundleFile("pharmacies", "england/pharmacy_geo.csv", ISLE_OF_WIGHT),
+    BundleFile("gtfs", "isle_of_wight/iow-bus-gtfs.zip", ISLE_OF_WIGHT),
+)
+
+BUNDLES: dict[str, tuple[BundleFile, ...]] = {
+    "rutland": RUTLAND_BUNDLE,
+    "isle-of-wight": ISLE_OF_WIGHT_BUNDLE,
+}
+
 
 def load_bundle(
     engine: Engine,
@@ -64,11 +87,26 @@ def load_bundle(
     for item in bundle:
         path = root / item.path
         if progress_factory is None:
-            summaries.append(load_dataset(engine, item.dataset, path, region=item.region))
+            summaries.append(
+                load_dataset(
+                    engine,
+                    item.dataset,
+                    path,
+                    region=item.region,
+                    allow_rejects=item.allow_rejects,
+                )
+            )
         else:
             with progress_factory(f"{item.dataset} ← {path.name}") as progress:
                 summaries.append(
-                    load_dataset(engine, item.dataset, path, region=item.region, progress=progress)
+                    load_dataset(
+                        engine,
+                        item.dataset,
+                        path,
+                        region=item.region,
+                        progress=progress,
+                        allow_rejects=item.allow_rejects,
+                    )
                 )
     return summaries
 
@@ -78,12 +116,11 @@ def load_demo(
     engine: Engine | None = None,
     data_dir: Path | None = None,
     progress_factory: Callable[[str], AbstractContextManager[Any]] | None = None,
+    bundle: tuple[BundleFile, ...] = RUTLAND_BUNDLE,
 ) -> list[LoadSummary]:
-    """Load the Rutland bundle and compute the stored travel times (idempotent)."""
+    """Load a bundle (default Rutland) and compute the stored travel times (idempotent)."""
     engine = engine or get_engine()
-    summaries = load_bundle(
-        engine, RUTLAND_BUNDLE, data_dir=data_dir, progress_factory=progress_factory
-    )
+    summaries = load_bundle(engine, bundle, data_dir=data_dir, progress_factory=progress_factory)
     from app.services.compute import refresh_computations
 
     refresh_computations(engine)

@@ -24,26 +24,28 @@ from app.errors import install_handlers
 from app.routers import analysis, estate, health, ogc, processes, tiles, web
 from app.settings import Settings, get_settings
 
-#: Pool bounds: two cores serve at most a handful of concurrent statements usefully.
-POOL_MIN_SIZE = 2
-POOL_MAX_SIZE = 10
-#: Seconds a request waits for a pooled connection before a 503.
-POOL_TIMEOUT_S = 10.0
-
 
 def make_pool(settings: Settings) -> AsyncConnectionPool[Any]:
-    """An unopened pool for ``settings.libpq_url`` with the statement timeout per connection."""
+    """An unopened pool for ``settings.libpq_url`` with the statement timeout per connection.
+
+    Sizes come from ``settings.pool_*``. JIT is off for API sessions: the planner's cost
+    estimates for tile statements cross ``jit_above_cost``, and compiling then took ~600 ms
+    of a tile that runs in 30 ms without it (measured, bench/api_load.py). Parallel query is
+    off too: on two cores a Gather's worker start-up (~50 ms under load) cost more than the
+    index scans it split, and the cores are better spent on concurrent requests.
+    """
     return AsyncConnectionPool(
         settings.libpq_url,
-        min_size=POOL_MIN_SIZE,
-        max_size=POOL_MAX_SIZE,
-        timeout=POOL_TIMEOUT_S,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout=settings.pool_timeout_s,
         open=False,
         name="locus-api",
         kwargs={
             "autocommit": True,
             "application_name": "locus-api",
-            "options": f"-c statement_timeout={int(settings.statement_timeout_ms)}",
+            "options": f"-c statement_timeout={int(settings.statement_timeout_ms)} -c jit=off"
+            " -c max_parallel_workers_per_gather=0",
         },
     )
 

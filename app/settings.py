@@ -36,10 +36,23 @@ class Settings(BaseSettings):
     max_page_size: int = 1000
     statement_timeout_ms: int = 15000
 
+    # Database pool of each API process (uvicorn worker). Two cores serve only a handful of
+    # statements at once usefully; more connections only queue inside PostgreSQL.
+    pool_min_size: int = Field(default=2, ge=1)
+    pool_max_size: int = Field(default=10, ge=1)
+    #: Seconds a request waits for a pooled connection before a 503.
+    pool_timeout_s: float = Field(default=10.0, gt=0)
+    #: Megabytes of rendered vector tiles kept per API process (0: no cache). Entries are
+    #: keyed by the data version (count and newest id of ``data_loads``), so a load
+    #: invalidates them; see ``app.routers.tiles``.
+    tile_cache_mb: float = Field(default=64.0, ge=0)
+
     @model_validator(mode="after")
     def _page_sizes_consistent(self) -> Settings:
         if self.default_page_size > self.max_page_size:
             raise ValueError("LOCUS_DEFAULT_PAGE_SIZE may not exceed LOCUS_MAX_PAGE_SIZE")
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("LOCUS_POOL_MIN_SIZE may not exceed LOCUS_POOL_MAX_SIZE")
         return self
 
     @property

@@ -18,11 +18,12 @@ Workloads (each: a short warm-up, then ``--duration`` seconds measured):
 Load model: exactly ``--clients`` (50) closed-loop clients, each with one keep-alive
 connection; a client sends a request, reads the whole response, waits a think time drawn
 uniformly from ``[0, 2 × --think-ms]`` and sends the next (``--think-ms 0`` is a saturation
-test: latency is then queueing, ``clients / throughput``). Each request is drawn with a seeded RNG:
-a group uniformly (a zoom level for tiles, a collection for items), then a URL of that group
-uniformly (so low zooms, with their large tiles, are as frequent as zoom 14). The client is a minimal HTTP/1.1 reader on asyncio
-streams, written here so the load generator spends as little as possible of the two cores it
-shares with uvicorn and PostgreSQL; its CPU time is reported (``client_cpu_s``) next to the
+test: latency is then queueing, ``clients / throughput``). Each request is drawn with a
+seeded RNG: a group uniformly (a zoom level for tiles, a collection for items), then a URL of
+that group uniformly (so low zooms, with their large tiles, are as frequent as zoom 14).
+The client is a minimal HTTP/1.1 reader on asyncio streams,
+written here so the load generator spends as little as possible of the two cores it shares
+with uvicorn and PostgreSQL; its CPU time is reported (``client_cpu_s``) next to the
 server's (``server_cpu_s``: uvicorn processes) and the rest of the machine
 (``other_cpu_s``: PostgreSQL, mostly).
 
@@ -39,7 +40,7 @@ Output rows: ``seconds`` is the median latency; ``p50_ms``, ``p95_ms``, ``p99_ms
 server and other processes over the measured window.
 
 Usage: ``.venv/bin/python bench/api_load.py [--duration 20] [--clients 50] [--think-ms 100]
-[--workers 1,2] [--database-url URL (reuse a loaded database, nothing created or dropped)]``
+[--engines 1,2,2-nocache] [--database-url URL (reuse a loaded database, kept)]``
 """
 
 from __future__ import annotations
@@ -174,7 +175,9 @@ def expected_items(conninfo: str, req: ItemsRequest) -> int:
             params = list(req.bbox)
         where += f" AND ST_Intersects(geom, {env})"
     with psycopg.connect(conninfo) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()
+        # Fixed table names and predicates from this file; the bbox values are bound.
+        query = f"SELECT count(*) FROM {table} WHERE {where}"  # noqa: S608
+        row = conn.execute(query, params).fetchone()
     assert row is not None
     return max(0, min(100, int(row[0]) - req.offset))
 
@@ -308,8 +311,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(database_url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, LOCUS_DATABASE_URL=database_url)
+def start_server(
+    database_url: str, workers: int, port: int, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, LOCUS_DATABASE_URL=database_url, **(extra_env or {}))
     cmd = [
         sys.executable,
         "-m",
@@ -385,12 +390,11 @@ def machine_busy() -> float:
 
 def prepare_database(data_dir: Path | None) -> str:
     from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
 
     from app.dbadmin import create_database, upgrade_head
     from app.demo import load_demo
     from app.settings import get_settings
-
-    from sqlalchemy.engine import make_url
 
     base = make_url(get_settings().database_url)
     url = base.set(database=f"locus_bench_api_{uuid.uuid4().hex[:10]}").render_as_string(
@@ -412,7 +416,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0, help="unrecorded seconds first")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--think-ms", type=float, default=100.0, help="mean think time")
-    parser.add_argument("--workers", default="1,2", help="uvicorn worker counts to compare")
+    parser.add_argument(
+        "--engines",
+        default="1,2,2-nocache",
+        help="server set-ups to compare: uvicorn worker count, '-nocache' for no tile cache"
+        " (those run the tile workload only)",
+    )
+    parser.add_argument("--pool-max", type=int, help="LOCUS_POOL_MAX_SIZE per worker")
     parser.add_argument("--workloads", default="items-100,items-100-full,tiles-z8-14")
     parser.add_argument("--database-url", help="reuse this loaded database (kept)")
     parser.add_argument("--data-dir", type=Path)
@@ -444,15 +454,23 @@ def main() -> None:
             conn.execute("ANALYZE")
         counts_ok = True
         saved: dict[str, str] = {}
-        for workers in [int(w) for w in args.workers.split(",")]:
+        for spec in args.engines.split(","):
+            workers = int(spec.split("-")[0])
+            nocache = spec.endswith("-nocache")
+            extra_env = {"LOCUS_TILE_CACHE_MB": "0"} if nocache else {}
+            if args.pool_max:
+                extra_env["LOCUS_POOL_MAX_SIZE"] = str(args.pool_max)
+            engine_name = f"uvicorn-{workers}-worker{'s' if workers > 1 else ''}"
+            engine_name += "-no-tile-cache" if nocache else ""
+            spec_workloads = [w for w in chosen if not nocache or w.startswith("tiles")]
             port = free_port()
-            proc = start_server(url, workers, port)
+            proc = start_server(url, workers, port, extra_env)
             try:
-                all_paths = [p for w in chosen for g in workloads[w] for p in g]
+                all_paths = [p for w in spec_workloads for g in workloads[w] for p in g]
                 ref = asyncio.run(fetch_reference(port, all_paths))
                 reference = {p: (v[0], v[1]) for p, v in ref.items()}
                 saved.update({p: f"{v[0]}:{v[1]}" for p, v in ref.items()})
-                for req in (r for w in chosen for r in items_by_workload.get(w, [])):
+                for req in (r for w in spec_workloads for r in items_by_workload.get(w, [])):
                     status, _, body = ref[req.path]
                     m = _NUMBER_RETURNED.search(body)
                     got = int(m.group(1)) if m else -1
@@ -467,8 +485,9 @@ def main() -> None:
                     for p in diff[:10]:
                         print(f"  differs: {p}", file=sys.stderr)
                     counts_ok = counts_ok and not diff
-                for i, workload in enumerate(chosen):
+                for i, workload in enumerate(spec_workloads):
                     groups = workloads[workload]
+                    load_before = round(os.getloadavg()[0], 2)
                     cpu_server0 = tree_cpu(proc.pid)
                     cpu_client0 = time.process_time()
                     busy0 = machine_busy()
@@ -494,7 +513,7 @@ def main() -> None:
                     share = args.duration / wall  # CPU over the measured share of the run
                     row = {
                         "workload": workload,
-                        "engine": f"uvicorn-{workers}-worker{'s' if workers > 1 else ''}",
+                        "engine": engine_name,
                         "seconds": round(statistics.median(lat), 5),
                         "equal": stats.errors == 0 and counts_ok,
                         "p50_ms": round(q[49] * 1000, 2),
@@ -509,6 +528,7 @@ def main() -> None:
                         "server_cpu_s": round(server_cpu * share, 1),
                         "other_cpu_s": round((busy - client_cpu - server_cpu) * share, 1),
                         "distinct_urls": sum(len(g) for g in groups),
+                        "loadavg_1m_before": load_before,
                     }
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr)

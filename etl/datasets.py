@@ -22,7 +22,7 @@ import shapely
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import IntegrityError
 
-from etl import network_load
+from etl import gtfs_load, network_load
 from etl.loading import (
     LoadError,
     LoadSummary,
@@ -397,6 +397,12 @@ DATASETS: dict[str, Dataset] = {
             "osm-network",
             "OpenStreetMap extract (.osm.pbf) → drive, walk and cycle networks",
             network_load.parse_osm_network,
+            national=False,
+        ),
+        Dataset(
+            "gtfs",
+            "GTFS public transport feed (.zip): stops, routes, trips, stop times, calendars",
+            gtfs_load.parse_gtfs,
             national=False,
         ),
     )

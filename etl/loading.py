@@ -45,8 +45,19 @@ GEOMETRY_COLUMNS: dict[str, tuple[str, ...]] = {
     "postcodes": ("geom",),
     "network_nodes": ("geom",),
     "network_edges": ("geom",),
+    # GTFS feeds (etl/gtfs_load.py)
+    "transit_feeds": (),
+    "transit_stops": ("geom",),
+    "gtfs_routes": (),
+    "gtfs_trips": (),
+    "gtfs_stop_times": (),
+    "gtfs_calendar": (),
+    "gtfs_calendar_dates": (),
 }
-JSON_COLUMNS: dict[str, tuple[str, ...]] = {"sites": ("attributes",)}
+JSON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "sites": ("attributes",),
+    "transit_feeds": ("agencies",),
+}
 
 MAX_REJECTS_SHOWN = 50
 

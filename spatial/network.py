@@ -342,6 +342,7 @@ class Network:
     csr_edge: IntArray = field(init=False)
     _ch: Any = field(init=False, default=None, repr=False)
     _tree: Any = field(init=False, default=None, repr=False)
+    cache: dict[Any, Any] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         segs = np.arange(len(self.seg_source), dtype=np.int64)

@@ -53,7 +53,9 @@ class HubSitingInputs(BaseModel):
     p: int | None = Field(
         None, ge=1, le=200, description="number of sites to open (kept sites count); not lscp"
     )
-    mode: Literal["drive", "walk", "cycle"] = Field("drive", description="travel mode")
+    mode: Literal["drive", "walk", "cycle", "transit"] = Field(
+        "drive", description="travel mode (transit: stored GTFS times, window median)"
+    )
     objective: Literal["p-median", "mclp", "p-center", "lscp"] = Field(
         "p-median", description="p-median | mclp | p-center | lscp"
     )
@@ -238,7 +240,12 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
     ctx.progress(15, "solving", force=True)
     model.solve(time_limit_s=limit, progress=on_progress)
     ctx.progress(96, "writing results", force=True)
-    return _results(model, inputs, sites, weights, unreachable)
+    results = _results(model, inputs, sites, weights, unreachable)
+    if inputs.mode == "transit":  # state the window, percentile and walk model used
+        from app.services.transit import stored_metadata
+
+        results["metadata"] = stored_metadata(ctx.engine)
+    return results
 
 
 def ctx_time_limit() -> float:

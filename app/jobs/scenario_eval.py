@@ -28,6 +28,12 @@ from app.auth import Principal
 from app.errors import InvalidParameter
 from app.jobs.registry import Process, ProcessError, RunContext
 
+Mode = Literal["drive", "walk", "cycle", "transit"]
+
+
+def _default_modes() -> list[Mode]:
+    return ["drive"]
+
 
 class ScenarioEvaluationInputs(BaseModel):
     """Inputs of ``scenario-evaluation`` (schema published at ``/processes``)."""
@@ -42,8 +48,8 @@ class ScenarioEvaluationInputs(BaseModel):
         description="site kinds providing the service whose access is measured",
         json_schema_extra={"items": {"type": "string", "pattern": r"^[a-z][a-z0-9_]{1,62}$"}},
     )
-    modes: list[Literal["drive", "walk", "cycle"]] = Field(
-        default_factory=lambda: ["drive"], min_length=1, max_length=3, description="modes"
+    modes: list[Mode] = Field(
+        default_factory=_default_modes, min_length=1, max_length=4, description="modes"
     )
     bands: list[int] = Field(
         default_factory=lambda: [10, 20, 30],

@@ -19,7 +19,7 @@ from app.services.networks import NoNetworkError
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 postcode_router = APIRouter(tags=["analysis"])
 
-Mode = Literal["drive", "walk", "cycle"]
+Mode = Literal["drive", "walk", "cycle", "transit"]
 MAX_NEAREST = 50
 MAX_BANDS = 10
 MAX_SITES = 100
@@ -49,7 +49,7 @@ async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
             raise NotFound(str(exc), parameter=exc.parameter) from exc
         raise InvalidParameter(str(exc), parameter=exc.parameter) from exc
     except NoNetworkError as exc:
-        raise ServiceUnavailable(str(exc)) from exc
+        raise ServiceUnavailable(str(exc), parameter="mode") from exc
 
 
 def _origin(
@@ -151,6 +151,28 @@ async def access_gaps(
 ) -> dict[str, Any]:
     result: dict[str, Any] = await _run(
         analysis.access_gaps, _engine(request), kind=kind, mode=mode, limit=limit
+    )
+    return result
+
+
+@router.get(
+    "/floating-catchment",
+    summary="Two-step floating catchment (2SFCA / E2SFCA): sites per 1,000 people per area",
+)
+async def floating_catchment(
+    request: Request,
+    kind: KindQuery = "gp_practice",
+    mode: ModeQuery = "drive",
+    minutes: Annotated[float, Query(gt=0, le=180)] = 30,
+    enhanced: Annotated[bool, Query(description="E2SFCA distance decay")] = False,
+) -> dict[str, Any]:
+    result: dict[str, Any] = await _run(
+        analysis.floating_catchment,
+        _engine(request),
+        kind=kind,
+        mode=mode,
+        minutes=minutes,
+        enhanced=enhanced,
     )
     return result
 

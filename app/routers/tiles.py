@@ -3,16 +3,28 @@
 One tile is one statement (``ST_AsMVT`` over ``ST_AsMVTGeom``). Tiles outside the storage
 CRS's area of use or outside a layer's zoom range never reach the database; a tile with no
 feature is ``204 No Content``.
+
+Rendered tiles are kept in a per-process LRU (:class:`TileCache`, ``LOCUS_TILE_CACHE_MB``)
+keyed by the data version, the caller's organisation (what it may see), the layers and
+``z/x/y``. The data version is ``(count(*), max(id))`` of ``data_loads``, read before the
+tile is rendered: a load commits its rows and its ``data_loads`` row together, so a tile
+rendered after the version was read is never older than that version, and any later load
+changes the version (the count grows even when loads commit out of id order). Rows written
+outside the loaders (hand-made SQL) are not seen until the next load. The version is also
+the tile's ``ETag`` (with ``If-None-Match`` → 304); anonymous tiles are ``public``, tiles
+rendered for an organisation ``private``.
 """
 
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from psycopg import AsyncConnection
 
-from app.collections import REGISTRY, Collection, fetch_tile
+from app.collections import REGISTRY, Collection, Principal, fetch_tile
 from app.dependencies import (
     CollectionDep,
     ConnectionDep,
@@ -32,7 +44,7 @@ _FIELD_TYPE = {
     "boolean": "Boolean",
     "date": "String",
 }
-_CACHE = {"Cache-Control": "public, max-age=60"}
+_MAX_AGE = 60
 _WORLD = (-180.0, -85.0511, 180.0, 85.0511)
 
 
@@ -83,10 +95,84 @@ def _union(
     )
 
 
-def _tile_response(data: bytes) -> Response:
+TileKey = tuple[str, str | None, tuple[str, ...], int, int, int]
+
+
+class TileCache:
+    """A byte-bounded LRU of rendered tiles: ``(version, org, layers, z, x, y)`` → bytes."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[TileKey, bytes] = OrderedDict()
+
+    def get(self, key: TileKey) -> bytes | None:
+        data = self._entries.get(key)
+        if data is not None:
+            self._entries.move_to_end(key)
+        return data
+
+    def put(self, key: TileKey, data: bytes) -> None:
+        if len(data) > self.max_bytes or key in self._entries:
+            return
+        self._entries[key] = data
+        self.size += len(data) + 100
+        while self.size > self.max_bytes:
+            _, old = self._entries.popitem(last=False)
+            self.size -= len(old) + 100
+
+
+async def _data_version(conn: AsyncConnection[Any]) -> str:
+    """``count-maxid`` of ``data_loads``: changes with every committed load."""
+    cur = await conn.execute("SELECT count(*), coalesce(max(id), 0) FROM data_loads")
+    row = await cur.fetchone()
+    assert row is not None
+    return f"{row[0]}-{row[1]}"
+
+
+async def _cached_tile(
+    request: Request,
+    conn: AsyncConnection[Any],
+    layers: list[Collection],
+    z: int,
+    x: int,
+    y: int,
+    principal: Principal,
+) -> Response:
+    """The tile of ``layers`` (MVT layers concatenate byte-wise), through the cache."""
+    settings = request.app.state.settings
+    cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
+    if cache is None and settings.tile_cache_mb > 0:
+        cache = request.app.state.tile_cache = TileCache(int(settings.tile_cache_mb * 2**20))
+    if all(z < c.tile_minzoom or z > c.tile_maxzoom for c in layers):
+        return _tile_response(b"", None, principal)  # no database needed
+    version = await _data_version(conn)
+    org = principal.organisation
+    etag = f'"{version}{"-" + org if org else ""}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=_cache_headers(etag, principal))
+    key: TileKey = (version, org, tuple(c.id for c in layers), z, x, y)
+    data = cache.get(key) if cache is not None else None
+    if data is None:
+        data = b"".join([await fetch_tile(conn, c, z, x, y, principal) for c in layers])
+        if cache is not None:
+            cache.put(key, data)
+    return _tile_response(data, etag, principal)
+
+
+def _cache_headers(etag: str | None, principal: Principal) -> dict[str, str]:
+    scope = "private" if principal.organisation else "public"
+    headers = {"Cache-Control": f"{scope}, max-age={_MAX_AGE}"}
+    if etag is not None:
+        headers["ETag"] = etag
+    return headers
+
+
+def _tile_response(data: bytes, etag: str | None, principal: Principal) -> Response:
+    headers = _cache_headers(etag, principal)
     if not data:
-        return Response(status_code=204, headers=_CACHE)
-    return Response(data, media_type=MVT, headers=_CACHE)
+        return Response(status_code=204, headers=headers)
+    return Response(data, media_type=MVT, headers=headers)
 
 
 @router.get(
@@ -108,11 +194,15 @@ async def collection_tilejson(
     responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}},
 )
 async def collection_tile(
-    c: CollectionDep, tile: TileDep, conn: ConnectionDep, principal: PrincipalDep
+    request: Request,
+    c: CollectionDep,
+    tile: TileDep,
+    conn: ConnectionDep,
+    principal: PrincipalDep,
 ) -> Response:
     """The layer's features in tile ``z/x/y`` (XYZ: y counts from the north)."""
     z, x, y = tile
-    return _tile_response(await fetch_tile(conn, c, z, x, y, principal))
+    return await _cached_tile(request, conn, [c], z, x, y, principal)
 
 
 def _layers(collections: str | None) -> list[Collection]:
@@ -156,6 +246,7 @@ async def tilejson(
     responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}},
 )
 async def tile(
+    request: Request,
     tile: TileDep,
     conn: ConnectionDep,
     principal: PrincipalDep,
@@ -163,5 +254,4 @@ async def tile(
 ) -> Response:
     """All layers (or ``collections``) in one tile: MVT layers concatenate byte-wise."""
     z, x, y = tile
-    parts = [await fetch_tile(conn, c, z, x, y, principal) for c in _layers(collections)]
-    return _tile_response(b"".join(parts))
+    return await _cached_tile(request, conn, _layers(collections), z, x, y, principal)

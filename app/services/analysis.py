@@ -117,7 +117,8 @@ def area_table(conn: Connection, *, vintage: int = 2021) -> pd.DataFrame:
     areas = pd.read_sql(
         text(
             "SELECT code, name, ST_X(rep_point) AS x, ST_Y(rep_point) AS y, population, "
-            "pop_65_plus, imd_decile FROM areas_features WHERE vintage = :v ORDER BY code"
+            "pop_65_plus, imd_decile FROM areas_features WHERE vintage = :v AND level = 'lsoa' "
+            "ORDER BY code"
         ),
         conn,
         params={"v": vintage},
@@ -180,10 +181,23 @@ def network_metadata(mode: str) -> dict[str, Any]:
     }
 
 
+def _mode_metadata(engine: Engine, mode: str) -> dict[str, Any]:
+    """Metadata of stored times: speeds, or for transit the window/percentile/walk model."""
+    if mode == "transit":
+        from app.services.transit import stored_metadata
+
+        return stored_metadata(engine)  # raises NoFeedError (503) when no feed is loaded
+    return network_metadata(mode)
+
+
 def nearest_sites(
     engine: Engine, origin: Origin, *, kind: str, mode: str, n: int
 ) -> dict[str, Any]:
     """The ``n`` sites of ``kind`` with the least travel time from ``origin`` by ``mode``."""
+    if mode == "transit":
+        from app.services import transit_analysis
+
+        return transit_analysis.nearest_sites(engine, origin, kind=kind, n=n)
     network = get_network(engine, mode)
     with engine.connect() as conn:
         sites = site_points(conn, kinds=[kind])
@@ -263,15 +277,20 @@ def site_catchment(
     engine: Engine, site_id: int, *, mode: str, bands_min: list[int]
 ) -> dict[str, Any]:
     """Catchment bands of a site: isochrone polygons and the population in each band."""
+    if mode == "transit":
+        from app.services import transit_analysis
+
+        return transit_analysis.site_catchment(engine, site_id, bands_min=bands_min)
     from spatial.catchment import isochrones
 
     site, areas = area_times_to_site(engine, site_id, mode)
     network = get_network(engine, mode)
     origin = snap(network, pd.DataFrame({"key": [site.id], "x": [site.x], "y": [site.y]}), "key")
-    polygons = isochrones(network, origin, bands_s=[b * 60.0 for b in bands_min])
+    polygons = isochrones(network, origin, bands_min=bands_min)
     features = []
     seconds = areas["seconds"].to_numpy(dtype=float)
-    for band, geom in sorted(zip(bands_min, polygons, strict=True), reverse=True):
+    bands_geoms = zip(polygons["band_min"].astype(int), polygons.geometry, strict=True)
+    for band, geom in sorted(bands_geoms, key=lambda bg: -bg[0]):
         mask = np.nan_to_num(seconds, nan=np.inf) <= band * 60.0
         props = {"band_min": band, **population_breakdown(areas, mask)}
         features.append({"type": "Feature", "geometry": _geojson_wgs84(geom), "properties": props})
@@ -299,13 +318,17 @@ def site_catchment(
 
 
 def _geojson_wgs84(geom: Any) -> dict[str, Any]:
+    """GeoJSON (WGS84, 6 decimals ≈ 0.1 m) of an EPSG:27700 geometry, reprojected in bulk."""
     import shapely
-    from shapely.ops import transform
 
     if geom is None or geom.is_empty:
         return {"type": "MultiPolygon", "coordinates": []}
-    projected = transform(_TO_WGS.transform, geom)
-    return shapely.geometry.mapping(shapely.set_precision(projected, 1e-6))  # type: ignore[no-any-return]
+
+    def to_wgs84(coords: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        lon, lat = _TO_WGS.transform(coords[:, 0], coords[:, 1])
+        return np.round(np.column_stack([lon, lat]), 6)
+
+    return shapely.geometry.mapping(shapely.transform(geom, to_wgs84))  # type: ignore[no-any-return]
 
 
 def access_map(engine: Engine, *, kind: str, mode: str, minutes: float) -> dict[str, Any]:
@@ -318,7 +341,7 @@ def access_map(engine: Engine, *, kind: str, mode: str, minutes: float) -> dict[
                 "FROM areas a LEFT JOIN travel_times t ON t.area_code = a.code "
                 "AND t.area_vintage = a.vintage AND t.mode = :m AND t.site_id IN "
                 "(SELECT id FROM sites WHERE kind = :k AND status = 'active' AND NOT restricted) "
-                "WHERE a.vintage = 2021 GROUP BY a.code ORDER BY a.code"
+                "WHERE a.vintage = 2021 AND a.level = 'lsoa' GROUP BY a.code ORDER BY a.code"
             ),
             conn,
             params={"m": mode, "k": kind, "lim": minutes * 60.0},
@@ -335,7 +358,7 @@ def access_map(engine: Engine, *, kind: str, mode: str, minutes: float) -> dict[
             }
             for r in rows.itertuples()
         ],
-        "metadata": network_metadata(mode),
+        "metadata": _mode_metadata(engine, mode),
     }
 
 
@@ -363,7 +386,14 @@ def population_within(
                 params={"s": site_ids, "m": mode},
             )
             areas = areas.merge(times, on="code", how="left")
-    if origin is not None:
+    point_meta: dict[str, Any] | None = None
+    if origin is not None and mode == "transit":
+        from app.services import transit_analysis
+
+        areas, point_meta = transit_analysis.population_within_point(
+            engine, origin, minutes=minutes
+        )
+    elif origin is not None:
         network = get_network(engine, mode)
         point = pd.DataFrame({"k": [0], "x": [origin.x], "y": [origin.y]})
         snapped_origin = snap(network, point, "k")
@@ -377,7 +407,10 @@ def population_within(
             "minutes": minutes,
             "mode": mode,
             "total_population": round(float(areas["population"].sum()), 1),
-            "metadata": {**network_metadata(mode), "population_method": POPULATION_METHOD},
+            "metadata": {
+                **(point_meta if point_meta is not None else _mode_metadata(engine, mode)),
+                "population_method": POPULATION_METHOD,
+            },
         }
     )
     if origin is not None:
@@ -386,3 +419,99 @@ def population_within(
     if site_ids:
         result["site_ids"] = site_ids
     return result
+
+
+def _kind_times(conn: Connection, *, kind: str, mode: str) -> pd.DataFrame:
+    """Stored area (LSOA 2021) → site times for open sites of ``kind``: long frame."""
+    return pd.read_sql(
+        text(
+            "SELECT t.area_code AS from_id, t.site_id AS to_id, t.seconds FROM travel_times t "
+            "JOIN sites s ON s.id = t.site_id WHERE t.mode = :m AND t.area_vintage = 2021 "
+            "AND s.kind = :k AND s.status = 'active' AND NOT s.restricted"
+        ),
+        conn,
+        params={"m": mode, "k": kind},
+    )
+
+
+def floating_catchment(
+    engine: Engine, *, kind: str, mode: str, minutes: float, enhanced: bool
+) -> dict[str, Any]:
+    """2SFCA (or E2SFCA with Luo & Qi's decay bands scaled to ``minutes``): sites per 1,000."""
+    from spatial.access import two_step_fca
+
+    with engine.connect() as conn:
+        areas = area_table(conn)
+        times = _kind_times(conn, kind=kind, mode=mode)
+    demand = areas.set_index("code")["population"].astype(float)
+    supply = pd.Series(1.0, index=sorted(times["to_id"].unique()))
+    limit = minutes * 60.0
+    # E2SFCA: weights 1, 0.68, 0.22 in three equal sub-bands of the catchment (Luo & Qi 2009).
+    bands = [(limit / 3, 1.0), (2 * limit / 3, 0.68), (limit, 0.22)] if enhanced else None
+    scores = two_step_fca(times, demand, supply, catchment_s=limit, bands=bands)
+    return {
+        "kind": kind,
+        "mode": mode,
+        "minutes": minutes,
+        "method": "E2SFCA" if enhanced else "2SFCA",
+        "supply": "sites (1 per site)",
+        "per": 1000,
+        "bands": scores.attrs["bands"],
+        "areas": [
+            {"code": r.area_id, "access": round(float(r.access), 9), "population": r.demand}
+            for r in scores.itertuples()
+        ],
+        "metadata": _mode_metadata(engine, mode),
+    }
+
+
+def access_gaps(engine: Engine, *, kind: str, mode: str, limit: int) -> dict[str, Any]:
+    """Areas ranked by need (IMD decile, share 65+) combined with poor access (time, 2SFCA)."""
+    from spatial.access import access_gaps as rank_gaps
+    from spatial.access import nearest_and_count, two_step_fca
+
+    with engine.connect() as conn:
+        areas = area_table(conn)
+        times = _kind_times(conn, kind=kind, mode=mode)
+    if times.empty:
+        raise AnalysisInputError("kind", f"no stored {mode} times to sites of kind {kind!r}")
+    nearest = nearest_and_count(times, area_ids=areas["code"].tolist(), thresholds_min=(15,))
+    demand = areas.set_index("code")["population"].astype(float)
+    fca = two_step_fca(
+        times, demand, pd.Series(1.0, index=sorted(times["to_id"].unique())), catchment_s=1800.0
+    )
+    table = areas[["code", "name", "population", "pop_65_plus", "imd_decile"]].copy()
+    table["share_65plus"] = (table["pop_65_plus"] / table["population"].replace(0, np.nan)).fillna(
+        0.0
+    )
+    table["nearest_s"] = table["code"].map(nearest.set_index("area_id")["nearest_s"])
+    table["access"] = table["code"].map(fca.set_index("area_id")["access"])
+    table["imd_decile"] = table["imd_decile"].fillna(5)
+    ranked = rank_gaps(table)
+    rows = []
+    for r in ranked.head(limit).itertuples():
+        rows.append(
+            {
+                "rank": int(r.gap_rank),
+                "code": r.code,
+                "name": r.name,
+                "seconds": None if pd.isna(r.nearest_s) else round(float(r.nearest_s), 1),
+                "imd_decile": int(r.imd_decile),
+                "pop_65_plus_share": round(float(r.share_65plus), 4),
+                "access_2sfca": round(float(r.access), 6),
+                "need": round(float(r.need), 4),
+                "poor_access": round(float(r.poor_access), 4),
+                "score": round(float(r.gap_score), 4),
+            }
+        )
+    return {
+        "kind": kind,
+        "mode": mode,
+        "rows": rows,
+        "method": (
+            "score = need × poor_access; need = mean percentile rank of (11 − IMD decile) and "
+            "share aged 65+; poor_access = mean percentile rank of time to the nearest site and "
+            "of low 2SFCA (30 min) sites per 1,000 people; areas without an IMD decile take 5"
+        ),
+        "metadata": _mode_metadata(engine, mode),
+    }

@@ -37,7 +37,15 @@ def is_current(engine: Engine, kind: str) -> bool:
 
 
 def refresh_computations(engine: Engine, *, force: bool = False) -> list[MatrixSummary]:
-    """Recompute the stored area → site travel times when the data changed (or ``force``)."""
+    """Recompute the stored area → site travel times when the data changed (or ``force``):
+    drive/walk/cycle on the road network, transit on the GTFS feed (each when loaded)."""
+    from app.services.transit import refresh_transit_times
+
+    road = _refresh_road_times(engine, force=force)
+    return [*road, *refresh_transit_times(engine, force=force)]
+
+
+def _refresh_road_times(engine: Engine, *, force: bool = False) -> list[MatrixSummary]:
     if not force and is_current(engine, AREA_SITE_TIMES):
         return []
     newest = newest_load_id(engine)

@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -241,7 +242,9 @@ def estate_register(
     """The public estate (every owner) with derived per-site figures and a summary."""
     with engine.connect() as conn:
         sites = visible_sites(conn, principal, kinds=kinds, owner_types=owner_types)
-    sites["attributes"] = [eric_attributes(a) for a in sites["attributes"]]
+    sites["attributes"] = pd.Series(
+        [eric_attributes(a) for a in sites["attributes"]], index=sites.index, dtype=object
+    )
     derived = est.derive_estate_metrics(sites, **dict(thresholds or {}))
     if flagged_only:
         derived = derived[derived["utilisation_flags"] != ""]
@@ -398,15 +401,11 @@ def parse_assets(
     geoms = np.full(len(frame), None, dtype=object)
     located_by = np.full(len(frame), None, dtype=object)
     if gpkg_geoms is not None:
-        present = ~shapely.is_missing(gpkg_geoms) & ~shapely.is_empty(
-            np.where(shapely.is_missing(gpkg_geoms), shapely.Point(), gpkg_geoms)
-        )
-        pts = np.asarray(gpkg_geoms, dtype=object).copy()
-        poly = present & (shapely.get_type_id(np.where(present, pts, shapely.Point())) != 0)
-        if poly.any():
-            pts[poly] = shapely.point_on_surface(pts[poly])
-        geoms[present] = pts[present]
-        located_by[present] = "upload geometry"
+        for i, g in enumerate(gpkg_geoms):
+            if g is None or g.is_empty:
+                continue
+            geoms[i] = g if g.geom_type == "Point" else g.point_on_surface()
+            located_by[i] = "upload geometry"
     if {"lon", "lat"} <= set(frame.columns):
         lon, lat = to_number(col("lon")), to_number(col("lat"))
         given = (col("lon") != "") | (col("lat") != "")
@@ -431,7 +430,7 @@ def parse_assets(
             located_by[ok] = "upload easting/northing"
     if gpkg_geoms is None and "geometry" in frame.columns:
         wkt = col("geometry")
-        for i in np.flatnonzero((wkt != "").to_numpy()):
+        for i in [int(v) for v in np.flatnonzero((wkt != "").to_numpy())]:
             try:
                 g = shapely.from_wkt(wkt.iloc[i])
             except shapely.errors.GEOSException:
@@ -540,6 +539,13 @@ class ColocationParams:
     estimate_costs: bool = True
 
 
+def _tenure_type(value: Any) -> str | None:
+    """The tenure type (``freehold``, ``leasehold``...) of a stored tenure text."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.split("/")[0].strip().lower() or None
+
+
 def _colocation_sites(frame: pd.DataFrame) -> gpd.GeoDataFrame:
     f = frame.dropna(subset=["x", "y"]).copy()
     owner = f["owner"].where(f["owner"].notna() & (f["owner"].astype(str) != ""), f["name"])
@@ -552,7 +558,9 @@ def _colocation_sites(frame: pd.DataFrame) -> gpd.GeoDataFrame:
             "owner": owner.astype(str).to_numpy(),
             "owner_type": f["owner_type"].to_numpy(),
             "kind": f["kind"].to_numpy(),
-            "tenure": f["tenure"].to_numpy(),
+            # "Freehold / Leasehold Out" (council register: type / detail) → "freehold"
+            "tenure": f["tenure"].map(_tenure_type).to_numpy(),
+            "tenure_detail": f["tenure"].to_numpy(),
             "gia_m2": f["gia_m2"].to_numpy(),
             "running_cost_gbp": f["running_cost_gbp"].to_numpy(),
             "land_ha": f["land_ha"].to_numpy(),
@@ -591,6 +599,11 @@ def site_to_site_times(
     return pd.DataFrame({"from_id": ids[ii], "to_id": ids[jj], "seconds": times[ii, jj]})
 
 
+COLOCATION_CACHE_SIZE = 8
+_COLOCATION_CACHE: dict[tuple[Any, ...], Any] = {}
+_CACHE_LOCK = threading.Lock()
+
+
 def run_colocation(
     engine: Engine,
     principal: Principal,
@@ -601,9 +614,40 @@ def run_colocation(
     """Find co-location clusters among the sites the caller may see.
 
     Returns the result, the sites used (GeoDataFrame, EPSG:27700) and metadata (method,
-    cost rate, counts). Raises ``ValueError`` for impossible parameters and
+    cost rate, counts). The last :data:`COLOCATION_CACHE_SIZE` runs are kept in memory, keyed
+    by database, newest data load, organisation and parameters (viewing the ranking and then
+    downloading its report runs the finder once; any new load invalidates). Raises
+    ``ValueError`` for impossible parameters and
     :class:`app.services.networks.NoNetworkError` when a network run has no network.
     """
+    with engine.connect() as conn:
+        newest = conn.execute(text("SELECT coalesce(max(id), 0) FROM data_loads")).scalar_one()
+    key = (
+        str(engine.url),
+        int(newest),
+        principal.organisation,
+        repr(replace(params, weights=dict(sorted(params.weights.items())))),
+    )
+    with _CACHE_LOCK:
+        hit = _COLOCATION_CACHE.get(key)
+    if hit is not None:
+        cached: tuple[ClusterResult, gpd.GeoDataFrame, dict[str, Any]] = hit
+        return cached
+    out = _run_colocation(engine, principal, params, progress=progress)
+    with _CACHE_LOCK:
+        _COLOCATION_CACHE[key] = out
+        while len(_COLOCATION_CACHE) > COLOCATION_CACHE_SIZE:
+            _COLOCATION_CACHE.pop(next(iter(_COLOCATION_CACHE)))
+    return out
+
+
+def _run_colocation(
+    engine: Engine,
+    principal: Principal,
+    params: ColocationParams,
+    *,
+    progress: Callable[[float, str], None] | None = None,
+) -> tuple[ClusterResult, gpd.GeoDataFrame, dict[str, Any]]:
     weights = ScoreWeights(**{k: float(v) for k, v in params.weights.items()})
     with engine.connect() as conn:
         frame = visible_sites(
@@ -699,11 +743,12 @@ def clusters_json(
                     }
                 )
             )
-        body = clean({k: v for k, v in row.items() if not k.startswith("c_")})
-        body["site_ids"] = [int(s) for s in row["site_ids"]]
+        rec = {str(k): v for k, v in row.items()}
+        body: dict[str, Any] = clean({k: v for k, v in rec.items() if not k.startswith("c_")})
+        body["site_ids"] = [int(s) for s in rec["site_ids"]]
         body["lon"], body["lat"] = float(lon[i]), float(lat[i])
         body["score_components"] = clean(
-            {k.removeprefix("c_"): v for k, v in row.items() if k.startswith("c_")}
+            {k.removeprefix("c_"): v for k, v in rec.items() if k.startswith("c_")}
         )
         body["imd_profile"] = {
             str(d): body.pop(f"imd_decile_{d}") for d in range(1, 11) if f"imd_decile_{d}" in body
@@ -919,7 +964,7 @@ def scenario_record(row: Mapping[str, Any]) -> dict[str, Any]:
     definition = row["definition"]
     if isinstance(definition, str):
         definition = json.loads(definition)
-    return clean(
+    out: dict[str, Any] = clean(
         {
             "id": int(row["id"]),
             "name": row["name"],
@@ -931,6 +976,7 @@ def scenario_record(row: Mapping[str, Any]) -> dict[str, Any]:
             "definition": definition,
         }
     )
+    return out
 
 
 def _scenario_filter(principal: Principal) -> tuple[str, dict[str, Any]]:
@@ -1097,7 +1143,7 @@ def evaluate(
 
 def result_to_json(result: ScenarioResult, meta: Mapping[str, Any]) -> dict[str, Any]:
     """``result.to_dict()`` plus the detail needed to rebuild it for reports and comparison."""
-    out = clean(result.to_dict())
+    out: dict[str, Any] = clean(result.to_dict())
     out["metadata"] = clean(dict(meta))
     out["detail"] = {
         "modes": {

@@ -93,6 +93,12 @@ def _to_bng(geom: Any) -> Any:
 def _repair(geom: Any) -> MultiPolygon | None:
     """``make_valid`` keeping the polygonal parts; None when that changes the area by > 0.1 %
     (a real error in the data rather than a generalisation artefact)."""
+    if isinstance(geom, MultiPolygon) and all(p.is_valid for p in geom.geoms):
+        # Valid parts that overlap or nest (e.g. an island drawn inside another part): the
+        # area is their union; make_valid would treat the overlap as a hole instead.
+        union = shapely.union_all(list(geom.geoms))
+        if union.is_valid and isinstance(union, Polygon | MultiPolygon):
+            return union if isinstance(union, MultiPolygon) else MultiPolygon([union])
     fixed = shapely.make_valid(geom)
     parts = [g for g in shapely.get_parts(fixed) if isinstance(g, Polygon | MultiPolygon)]
     polys = [p for g in parts for p in (g.geoms if isinstance(g, MultiPolygon) else [g])]

@@ -373,15 +373,15 @@ class LocationModel:
                 raise ValueError(f"travel_times has no column {col!r}")
         if weights is not None:
             d_index = pd.Index(weights.index)
-            w: FloatArray | None = weights.to_numpy(dtype=np.float64)
+            w: FloatArray | None = np.asarray(weights.to_numpy(), dtype=np.float64)
         else:
             d_index = (
                 pd.Index(demand) if demand is not None else pd.Index(pd.unique(travel_times[dcol]))
             )
             w = None
         s_index = pd.Index(sites) if sites is not None else pd.Index(pd.unique(travel_times[scol]))
-        rows = d_index.get_indexer(travel_times[dcol])
-        cols = s_index.get_indexer(travel_times[scol])
+        rows = d_index.get_indexer(pd.Index(travel_times[dcol]))
+        cols = s_index.get_indexer(pd.Index(travel_times[scol]))
         ok = (rows >= 0) & (cols >= 0)
         matrix = np.full((len(d_index), len(s_index)), np.inf)
         vals = travel_times[cost_col].to_numpy(dtype=np.float64)[ok]

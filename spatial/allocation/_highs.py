@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-import highspy  # type: ignore[import-untyped]
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
@@ -83,7 +83,7 @@ def solve_mip(
     t0 = time.perf_counter() if t0 is None else t0
     a = sp.csc_matrix(a)
     a.sort_indices()
-    h = highspy.Highs()
+    h = highspy.Highs()  # type: ignore[no-untyped-call]
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", float(mip_rel_gap))
     h.setOptionValue("mip_abs_gap", 1e-9)

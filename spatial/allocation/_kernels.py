@@ -12,12 +12,12 @@ All kernels take the per-demand CSR lists of :class:`spatial.allocation._common.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit  # type: ignore[import-untyped]
+from numba import njit
 
 from spatial.allocation._common import BoolArray, FloatArray, IntArray
 
 
-@njit(cache=True)  # type: ignore[untyped-decorator]
+@njit(cache=True)
 def nearest_open(
     indptr: IntArray, sites: IntArray, costs: FloatArray, is_open: BoolArray
 ) -> tuple[IntArray, FloatArray]:
@@ -35,7 +35,7 @@ def nearest_open(
     return site, cost
 
 
-@njit(cache=True)  # type: ignore[untyped-decorator]
+@njit(cache=True)
 def _first_two(
     indptr: IntArray,
     sites: IntArray,
@@ -68,7 +68,7 @@ def _first_two(
         pos2[i] = k
 
 
-@njit(cache=True)  # type: ignore[untyped-decorator]
+@njit(cache=True)
 def _best_swap(
     indptr: IntArray,
     sites: IntArray,
@@ -164,7 +164,7 @@ def _best_swap(
     return best, bf, bg
 
 
-@njit(cache=True)  # type: ignore[untyped-decorator]
+@njit(cache=True)
 def local_search(
     indptr: IntArray,
     sites: IntArray,
@@ -212,7 +212,7 @@ def local_search(
     return obj, swaps
 
 
-@njit(cache=True)  # type: ignore[untyped-decorator]
+@njit(cache=True)
 def greedy_add(
     indptr: IntArray,
     sites: IntArray,
@@ -223,29 +223,47 @@ def greedy_add(
     can_open: BoolArray,
     p: int,
 ) -> None:
-    """Greedy addition: open the site with the largest saving until ``p`` are open."""
+    """Greedy addition: open the site with the largest saving until ``p`` are open.
+
+    Savings ``gain_j = sum_i w_i max(0, d1_i - c_ij)`` are kept up to date incrementally: when a
+    site opens, only the demand points listing it below their current cost are revisited.
+    """
     n = indptr.size - 1
     m = is_open.size
-    d1 = np.empty(n)
-    phi1 = np.empty(n, dtype=np.int64)
-    d2 = np.empty(n)
-    pos2 = np.empty(n, dtype=np.int64)
+    # site -> (demand, cost) lists
+    cptr = np.zeros(m + 1, dtype=np.int64)
+    for k in range(sites.size):
+        cptr[sites[k] + 1] += 1
+    for j in range(m):
+        cptr[j + 1] += cptr[j]
+    fill = cptr[:-1].copy()
+    cdem = np.empty(sites.size, dtype=np.int64)
+    ccost = np.empty(sites.size)
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            j = sites[k]
+            cdem[fill[j]] = i
+            ccost[fill[j]] = costs[k]
+            fill[j] += 1
+    d1 = tail.copy()
+    for i in range(n):
+        for k in range(indptr[i], indptr[i + 1]):
+            if is_open[sites[k]]:
+                d1[i] = costs[k]
+                break
+    gain = np.zeros(m)
+    for i in range(n):
+        wi = w[i]
+        for k in range(indptr[i], indptr[i + 1]):
+            c = costs[k]
+            if c >= d1[i]:
+                break
+            gain[sites[k]] += wi * (d1[i] - c)
     n_open = 0
     for j in range(m):
         if is_open[j]:
             n_open += 1
-    gain = np.zeros(m)
     while n_open < p:
-        _first_two(indptr, sites, costs, tail, is_open, d1, phi1, d2, pos2)
-        gain[:] = 0.0
-        for i in range(n):
-            wi = w[i]
-            di = d1[i]
-            for k in range(indptr[i], indptr[i + 1]):
-                c = costs[k]
-                if c >= di:
-                    break
-                gain[sites[k]] += wi * (di - c)
         best = -1
         for j in range(m):
             if can_open[j] and not is_open[j] and (best < 0 or gain[j] > gain[best]):
@@ -254,9 +272,25 @@ def greedy_add(
             break
         is_open[best] = True
         n_open += 1
+        for q in range(cptr[best], cptr[best + 1]):
+            i = cdem[q]
+            new = ccost[q]
+            old = d1[i]
+            if new >= old:
+                continue
+            wi = w[i]
+            for k in range(indptr[i], indptr[i + 1]):
+                c = costs[k]
+                if c >= old:
+                    break
+                j = sites[k]
+                gain[j] -= wi * (old - c)
+                if c < new:
+                    gain[j] += wi * (new - c)
+            d1[i] = new
 
 
-@njit(cache=True)  # type: ignore[untyped-decorator]
+@njit(cache=True)
 def lagrangian_step(
     indptr: IntArray,
     sites: IntArray,
@@ -343,7 +377,7 @@ def lagrangian_step(
     return total
 
 
-@njit(cache=True)  # type: ignore[untyped-decorator]
+@njit(cache=True)
 def elloumi_coo(
     indptr: IntArray,
     sites: IntArray,
@@ -457,51 +491,51 @@ def elloumi_coo(
     return rr[:q], cc[:q], vv[:q], zcost, row_lo, start, const, n_rows, bad
 
 
-@njit(cache=True)  # type: ignore[untyped-decorator]
+@njit(cache=True)
 def subgradient(
     indptr: IntArray,
     sites: IntArray,
     costs: FloatArray,
     tail: FloatArray,
     w: FloatArray,
-    lam: FloatArray,
+    cur: FloatArray,
+    lam_best: FloatArray,
     free: BoolArray,
     kept: BoolArray,
     r: int,
     ub: float,
     integral: bool,
     n_iter: int,
-    pi0: float,
+    state: FloatArray,
     stall_max: int,
     best_sel: BoolArray,
     best_rho: FloatArray,
-) -> tuple[float, float, int]:
-    """Subgradient optimisation of the Lagrangian dual from ``lam`` (updated to the best).
+) -> int:
+    """Subgradient optimisation of the Lagrangian dual, resumable across calls.
 
-    Stops after ``n_iter`` steps, when the bound reaches ``ub`` (the node can be pruned), when
-    the step size has been halved below ``1e-4`` (after ``stall_max`` steps without
-    improvement each), or when the subgradient is zero (the relaxed choice is optimal for it).
-    Returns the best (unrounded) bound, the final step factor and a flag: ``1`` if the
-    subgradient vanished. ``ub`` is the incumbent; bounds are compared to it rounded up when
-    ``integral``.
+    ``cur`` holds the current multipliers and ``state`` = ``[pi, stall, best]`` the step
+    factor, the count of steps without improvement and the best (unrounded) bound; both are
+    updated in place, with ``lam_best``, ``best_sel`` and ``best_rho`` at the best bound. The
+    step is ``pi (1.01 ub - L) / |g|^2`` (Beasley, 1993); ``pi`` halves after ``stall_max``
+    steps without improvement. Stops after ``n_iter`` steps, when the bound (rounded up when
+    ``integral``) reaches ``ub``, when ``pi < 1e-4``, or when the subgradient vanishes.
+    Returns ``1`` if the subgradient vanished (the relaxed choice is then optimal for it),
+    ``2`` if ``pi`` fell below ``1e-4``, else ``0``.
     """
     n = indptr.size - 1
     m = free.size
     sel = np.zeros(m, dtype=np.bool_)
     grad = np.zeros(n)
     rho = np.zeros(m)
-    cur = lam.copy()
-    best = -np.inf
-    pi = pi0
-    stall = 0
+    pi = state[0]
+    stall = int(state[1])
+    best = state[2]
     flag = 0
     for _ in range(n_iter):
-        val = lagrangian_step(
-            indptr, sites, costs, tail, w, cur, free, kept, r, sel, grad, rho
-        )
+        val = lagrangian_step(indptr, sites, costs, tail, w, cur, free, kept, r, sel, grad, rho)
         if val > best + 1e-12 * max(1.0, abs(val)):
             best = val
-            lam[:] = cur
+            lam_best[:] = cur
             best_sel[:] = sel
             best_rho[:] = rho
             stall = 0
@@ -520,10 +554,14 @@ def subgradient(
             pi /= 2.0
             stall = 0
             if pi < 1e-4:
+                flag = 2
                 break
         step = pi * (ub + 0.01 * abs(ub) - val) / norm
         if not np.isfinite(step):
             step = pi * max(abs(val), 1.0) * 0.01 / norm
         for i in range(n):
             cur[i] += step * grad[i]
-    return best, pi, flag
+    state[0] = pi
+    state[1] = stall
+    state[2] = best
+    return flag

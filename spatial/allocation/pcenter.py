@@ -65,7 +65,8 @@ class PCenter(LocationModel):
     ) -> tuple[bool | None, BoolArray | None]:
         """Can ``p`` sites cover everyone within ``radius``? ``None`` if undecided in time."""
         dense = self.instance.dense
-        assert dense is not None and self.p is not None
+        assert dense is not None
+        assert self.p is not None
         m = self.instance.m
         cover = sp.csc_matrix((dense <= radius) & ~self.excluded[None, :]).astype(np.float64)
         if (np.asarray(cover.sum(axis=1)).ravel() == 0).any():
@@ -107,7 +108,8 @@ class PCenter(LocationModel):
             raise TypeError(f"unknown solve options: {sorted(options)}")
         inst = self.instance
         dense = inst.dense
-        assert dense is not None and self.p is not None
+        assert dense is not None
+        assert self.p is not None
         allowed = np.where(self.excluded[None, :], np.inf, dense)
         nearest = allowed.min(axis=1)
         if not np.all(np.isfinite(nearest)):

@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-from spatial.allocation import _kernels as K
+from spatial.allocation import _kernels as kern
 from spatial.allocation._common import (
     BoolArray,
     FloatArray,
@@ -146,10 +146,7 @@ class PMedian(LocationModel):
         dist, idx = tree.query(dxy, k=kq)
         dist = np.asarray(dist).reshape(n, kq)
         idx = np.asarray(idx).reshape(n, kq)
-        if kq > k:
-            tail = dist[:, k].copy()
-        else:
-            tail = np.full(n, np.inf)
+        tail = dist[:, k].copy() if kq > k else np.full(n, np.inf)
         sites = avail[idx[:, :k]].reshape(-1).astype(np.int64)
         costs = dist[:, :k].reshape(-1).astype(np.float64)
         indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
@@ -197,7 +194,7 @@ class PMedian(LocationModel):
         assert self.p is not None
         if start_open is None:
             is_open = kept.copy()
-            K.greedy_add(
+            kern.greedy_add(
                 inst.indptr,
                 inst.sites,
                 inst.costs,
@@ -209,7 +206,7 @@ class PMedian(LocationModel):
             )
         else:
             is_open = start_open.copy()
-        K.local_search(
+        kern.local_search(
             inst.indptr,
             inst.sites,
             inst.costs,
@@ -285,9 +282,8 @@ class PMedian(LocationModel):
                 )
 
         is_open, ub = self._heuristic()
-        if not np.isfinite(ub):
-            if method == "lagrangian" or not inst.complete:
-                return self._infeasible(reason="no feasible solution found")
+        if not np.isfinite(ub) and (method == "lagrangian" or not inst.complete):
+            return self._infeasible(reason="no feasible solution found")
         report("heuristic", ub, float("nan"))
         if method == "auto":
             size = int(inst.sites.size) if inst.complete else MIP_NNZ_LIMIT + 1
@@ -380,11 +376,27 @@ class PMedian(LocationModel):
                 if r <= 0 or n_free <= r:
                     leaf = True
                     break
-                raw, _, flag = K.subgradient(
-                    inst.indptr, inst.sites, inst.costs, inst.tail, w, lam, free, kept, r,
-                    ub, integral, 300, 1.0,
-                    10, sel, rho,
+                state = np.array([1.0, 0.0, -np.inf])
+                flag = kern.subgradient(
+                    inst.indptr,
+                    inst.sites,
+                    inst.costs,
+                    inst.tail,
+                    w,
+                    lam.copy(),
+                    lam,
+                    free,
+                    kept,
+                    r,
+                    ub,
+                    integral,
+                    300,
+                    state,
+                    10,
+                    sel,
+                    rho,
                 )
+                raw = float(state[2])
                 node_lb = max(node_lb, rounded(raw))
                 key = np.packbits(sel).tobytes()
                 if key not in tried:
@@ -405,9 +417,7 @@ class PMedian(LocationModel):
                 vals = np.sort(rho[idx])
                 worst_in, best_out = vals[r - 1], vals[r]
                 is_sel = sel[idx]
-                out0 = idx[~is_sel][
-                    [pruned(raw - worst_in + v) for v in rho[idx[~is_sel]]]
-                ]
+                out0 = idx[~is_sel][[pruned(raw - worst_in + v) for v in rho[idx[~is_sel]]]]
                 in1 = idx[is_sel][[pruned(raw - v + best_out) for v in rho[idx[is_sel]]]]
                 if out0.size == 0 and in1.size == 0:
                     break
@@ -459,7 +469,7 @@ class PMedian(LocationModel):
         grad = np.zeros(inst.n)
         rho = np.zeros(inst.m)
         lval = float(
-            K.lagrangian_step(
+            kern.lagrangian_step(
                 inst.indptr,
                 inst.sites,
                 inst.costs,
@@ -524,7 +534,7 @@ class PMedian(LocationModel):
             (ub_open | ~kept_r).all()
         )
         start_open = ub_open if consistent else np.zeros(m, dtype=bool)
-        rr, cc, vv, zcost, row_lo, x0, const, n_rows, bad = K.elloumi_coo(
+        rr, cc, vv, zcost, row_lo, x0, const, n_rows, bad = kern.elloumi_coo(
             indptr, sites, costs, self.weights, kept_r, rank_cut, start_open
         )
         if bad < 0 and not kept_r.any():
@@ -598,6 +608,11 @@ class PMedian(LocationModel):
         gap_tol: float,
         max_iterations: int,
     ) -> _LagState:
+        """Subgradient optimisation of Beasley's Lagrangian dual, in compiled chunks.
+
+        Between chunks the relaxed choice of sites seeds the fast interchange (a Lagrangian
+        heuristic), which tightens the incumbent used in the step size.
+        """
         inst = self.instance
         kept, can_open, _ = self._masks()
         free = can_open & ~kept
@@ -608,71 +623,73 @@ class PMedian(LocationModel):
         best_open, best_ub = is_open.copy(), ub
         # initial multipliers: each demand point's cost in the heuristic solution
         site_cost = inst.cost_to_sites(best_open)
-        lam = w * np.where(np.isfinite(site_cost), site_cost, 0.0)
-        best_lam = lam.copy()
+        cur = w * np.where(np.isfinite(site_cost), site_cost, 0.0)
+        lam = cur.copy()
+        state = np.array([2.0, 0.0, -np.inf])
         sel = np.zeros(inst.m, dtype=bool)
-        grad = np.zeros(inst.n)
         rho = np.zeros(inst.m)
         best_lb = -np.inf
-        pi = 2.0
-        stall = 0
         status = SolveStatus.ITERATION_LIMIT
         tried: set[bytes] = set()
         it = 0
-        last_report = time.perf_counter()
-        for it in range(1, max_iterations + 1):
-            lval = float(
-                K.lagrangian_step(
-                    inst.indptr,
-                    inst.sites,
-                    inst.costs,
-                    inst.tail,
-                    w,
-                    lam,
-                    free,
-                    kept,
-                    r,
-                    sel,
-                    grad,
-                    rho,
-                )
+        chunk = 25
+        t_sub = 0.0
+        t_heur = 0.0
+        while it < max_iterations:
+            t_chunk = time.perf_counter()
+            n_iter = min(chunk, max_iterations - it)
+            flag = kern.subgradient(
+                inst.indptr,
+                inst.sites,
+                inst.costs,
+                inst.tail,
+                w,
+                cur,
+                lam,
+                free,
+                kept,
+                r,
+                best_ub,
+                integral,
+                n_iter,
+                state,
+                30,
+                sel,
+                rho,
             )
-            lb = float(np.ceil(lval - 1e-6)) if integral else lval
-            if lb > best_lb + 1e-12 * max(1.0, abs(lb)):
-                best_lb = lb
-                best_lam = lam.copy()
-                stall = 0
-            else:
-                stall += 1
-            norm = float(np.dot(grad, grad))
-            if it % 10 == 0 or norm == 0.0:
-                key = np.packbits(sel).tobytes()
-                if key not in tried:
-                    tried.add(key)
-                    cand, val = self._heuristic(sel.copy())
-                    if val < best_ub:
-                        best_open, best_ub = cand, val
+            raw = float(state[2])
+            it += n_iter
+            t_sub += time.perf_counter() - t_chunk
+            lb = float(np.ceil(raw - 1e-6)) if integral else float(raw)
+            best_lb = max(best_lb, lb)
+            key = np.packbits(sel).tobytes()
+            # Lagrangian heuristic, given at most about a third of the time
+            if key not in tried and (t_heur <= 0.5 * t_sub or flag > 0):
+                tried.add(key)
+                t_h = time.perf_counter()
+                cand, val = self._heuristic(sel.copy())
+                t_heur += time.perf_counter() - t_h
+                if val < best_ub:
+                    best_open, best_ub = cand, val
             gap = relative_gap(best_ub, best_lb)
             if gap <= gap_tol or best_lb >= best_ub:
                 status = SolveStatus.OPTIMAL if gap == 0.0 else SolveStatus.GAP_LIMIT
                 break
-            if norm == 0.0:
+            if flag > 0:
                 break
-            if stall >= 30:
-                pi /= 2.0
-                stall = 0
-                if pi < 1e-4:
-                    break
             now = time.perf_counter()
+            report("lagrangian", best_ub, best_lb)
             if time_limit_s is not None and now - start >= time_limit_s:
                 status = SolveStatus.TIME_LIMIT
                 break
-            if now - last_report > 1.0:
-                report("lagrangian", best_ub, best_lb)
-                last_report = now
-            lam += pi * (1.05 * best_ub - lval) / norm * grad
+            # aim at about half a second of subgradient steps per chunk
+            per_it = max(t_sub / it, 1e-6)
+            chunk = int(min(max(chunk, 0.5 / per_it), 500))
+            if time_limit_s is not None:
+                left = time_limit_s - (now - start)
+                chunk = max(1, min(chunk, int(left / per_it) + 1))
         report("lagrangian", best_ub, min(best_lb, best_ub))
-        return _LagState(best_open, best_ub, best_lb, best_lam, status, it)
+        return _LagState(best_open, best_ub, best_lb, lam, status, it)
 
 
 @dataclass

@@ -72,7 +72,7 @@ def test_process_list_and_description(db_url: str) -> None:
     with client() as c:
         listing = c.get("/processes").json()
         ids = {p["id"] for p in listing["processes"]}
-        assert ids == {"hub-siting", "travel-times", "echo"}
+        assert ids == {"hub-siting", "travel-times", "echo", "scenario-evaluation", "colocation"}
         hub = c.get("/processes/hub-siting").json()
         assert set(hub["inputs"]) == {
             "p",
@@ -84,7 +84,7 @@ def test_process_list_and_description(db_url: str) -> None:
             "exclude",
             "weights",
         }
-        assert hub["inputs"]["mode"]["schema"]["enum"] == ["drive", "walk", "cycle"]
+        assert hub["inputs"]["mode"]["schema"]["enum"] == ["drive", "walk", "cycle", "transit"]
         assert hub["inputs"]["objective"]["schema"]["enum"] == [
             "p-median",
             "mclp",

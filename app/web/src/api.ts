@@ -2,8 +2,8 @@
 // RFC 9457 problem+json; `ApiError` carries its title, detail and offending parameter so the UI
 // can say what was wrong instead of logging to the console.
 
-export type Mode = "drive" | "walk" | "cycle";
-export const MODES: Mode[] = ["drive", "walk", "cycle"];
+export type Mode = "drive" | "walk" | "cycle" | "transit";
+export const MODES: Mode[] = ["drive", "walk", "cycle", "transit"];
 
 export interface Problem {
   type?: string;

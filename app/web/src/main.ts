@@ -58,7 +58,24 @@ const nf1 = new Intl.NumberFormat("en-GB", { maximumFractionDigits: 1, minimumFr
 const gbp = new Intl.NumberFormat("en-GB", { style: "currency", currency: "GBP", maximumFractionDigits: 0 });
 const fmtInt = (v: number | null | undefined) => (v == null ? "—" : nf.format(v));
 const fmtMin = (v: number | null | undefined) => (v == null ? "—" : nf1.format(v));
-const MODE_LABEL: Record<Mode, string> = { drive: "Car", walk: "Walking", cycle: "Cycling" };
+const MODE_LABEL: Record<Mode, string> = {
+  drive: "Car",
+  walk: "Walking",
+  cycle: "Cycling",
+  transit: "Public transport",
+};
+
+/** Offer every mode in the mode selects (public transport needs a GTFS feed loaded; the API
+ * answers 503 naming `mode` when none is, and the status line shows that message). */
+function addModeOptions(): void {
+  for (const id of ["catchment-mode", "access-mode", "hub-mode"]) {
+    const sel = document.getElementById(id);
+    if (!(sel instanceof HTMLSelectElement)) continue;
+    for (const m of MODES) {
+      if (![...sel.options].some((o) => o.value === m)) sel.add(new Option(MODE_LABEL[m], m));
+    }
+  }
+}
 const KIND_LABEL: Record<string, string> = {
   gp_practice: "GP practice",
   pharmacy: "Pharmacy",
@@ -134,6 +151,7 @@ function boundsOf(features: Feature<unknown>[]): [number, number, number, number
 // ---- start ----------------------------------------------------------------------------------
 
 async function start(): Promise<void> {
+  addModeOptions();
   setupTabs();
   setupPanelToggle();
   const [areas, sites] = await Promise.allSettled([

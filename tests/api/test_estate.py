@@ -1,0 +1,352 @@
+"""Estate register, restricted asset uploads, co-location and its report, on real Trafford data.
+
+The module loads the real Trafford files (LSOA 2021, Census 2021 5-year bands, the ONS
+postcode extract, the council's 608-asset register, GP practices, pharmacies, care homes)
+through :func:`etl.datasets.load_dataset` into its own throwaway database and serves it with
+the full app (``create_app``); figures are checked against PostGIS directly.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mapbox_vector_tile
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, text
+
+from app.auth import create_api_key
+from app.dbadmin import create_database, drop_database, upgrade_head
+from app.main import create_app
+from app.settings import Settings
+from etl.datasets import load_dataset
+from tests.conftest import scratch_database_url
+
+TRAFFORD = "E08000009"
+PROBLEM = "application/problem+json"
+BUNDLE = [
+    ("lsoa21", "trafford_lsoa21.geojson", 0),
+    ("census2021-5yr", "2021_population_by_5_year_age_bands_lsoa_trafford.csv", 0),
+    ("onspd", "trafford_postcodes.csv", 0),
+    ("council-assets", "trafford_land_and_building_assets.csv", 3),
+    ("trafford-gp", "trafford_general_practices.csv", 0),
+    ("trafford-pharmacies", "trafford_pharmacies.csv", 0),
+    ("trafford-care-homes", "trafford_care_homes.csv", 0),
+]
+#: A point beside Trafford Town Hall (Talbot Road, Stretford), WGS84.
+ASSET_LON, ASSET_LAT = -2.2905, 53.4625
+
+
+@pytest.fixture(scope="module")
+def trafford_url(data_dir: Path) -> Iterator[str]:
+    url = scratch_database_url("locus_test_estate")
+    create_database(url)
+    try:
+        upgrade_head(url)
+        engine = create_engine(url)
+        for name, rel, allow in BUNDLE:
+            load_dataset(
+                engine, name, data_dir / "trafford" / rel, region=TRAFFORD, allow_rejects=allow
+            )
+        engine.dispose()
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def engine(trafford_url: str) -> Iterator[Engine]:
+    e = create_engine(trafford_url)
+    yield e
+    e.dispose()
+
+
+@pytest.fixture(scope="module")
+def keys(engine: Engine) -> dict[str, str]:
+    return {
+        "a": create_api_key(engine, "org-a", "analyst"),
+        "a_viewer": create_api_key(engine, "org-a", "viewer"),
+        "b": create_api_key(engine, "org-b", "analyst"),
+    }
+
+
+@pytest.fixture(scope="module")
+def client(trafford_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=trafford_url))) as c:
+        yield c
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+# ------------------------------------------------------------------------------- register
+def test_register_lists_every_owner_with_derived_figures(
+    client: TestClient, engine: Engine
+) -> None:
+    body = client.get("/estate/sites", params={"limit": 1000}).json()
+    with engine.connect() as conn:
+        n = conn.execute(
+            text("SELECT count(*) FROM sites WHERE status = 'active' AND NOT restricted")
+        ).scalar_one()
+        gia = conn.execute(
+            text("SELECT sum(gia_m2) FROM sites WHERE status='active' AND NOT restricted")
+        ).scalar_one()
+    assert body["numberMatched"] == n
+    assert set(body["summary"]["by_owner_type"]) >= {"council", "gp_practice", "care_provider"}
+    assert body["summary"]["gia_m2"] == pytest.approx(float(gia))
+    first = body["sites"][0]
+    assert {"cost_per_m2_gbp", "pre_1948_share", "utilisation_flags", "lon", "lat"} <= set(first)
+    council = client.get(
+        "/estate/sites", params={"owner_type": "council", "kind": "council_building"}
+    ).json()
+    assert council["numberMatched"] > 0
+    assert {s["owner_type"] for s in council["sites"]} == {"council"}
+    assert {s["kind"] for s in council["sites"]} == {"council_building"}
+    bad = client.get("/estate/sites", params={"kind": "Not A Kind"})
+    assert bad.status_code == 400
+    assert bad.json()["parameter"] == "kind"
+
+
+# ------------------------------------------------------------------------------- uploads
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return x, y
+
+
+def _tile_names(client: TestClient, headers: dict[str, str]) -> set[str]:
+    x, y = _tile_of(ASSET_LON, ASSET_LAT, 15)
+    r = client.get(f"/collections/sites/tiles/WebMercatorQuad/15/{x}/{y}", headers=headers)
+    if r.status_code == 204:
+        return set()
+    assert r.status_code == 200, r.text
+    layers = mapbox_vector_tile.decode(r.content)
+    return {str(f["properties"].get("name")) for f in layers.get("sites", {}).get("features", [])}
+
+
+def test_restricted_upload_is_seen_only_by_its_organisation(
+    client: TestClient, engine: Engine, keys: dict[str, str]
+) -> None:
+    csv_text = (
+        "asset_id,name,kind,owner_type,tenure,gia_m2,land_ha,running_cost_gbp,lon,lat,postcode\n"
+        f"P1,Stretford Police Office (org-a),police_station,police,freehold,1200,0.4,90000,"
+        f"{ASSET_LON},{ASSET_LAT},\n"
+    )
+    files = {"file": ("police.csv", csv_text.encode(), "text/csv")}
+    anon = client.post("/estate/assets", files=files, data={"restricted": "true"})
+    assert anon.status_code == 401
+    viewer = client.post(
+        "/estate/assets", files=files, data={"restricted": "true"}, headers=_auth(keys["a_viewer"])
+    )
+    assert viewer.status_code == 403
+    r = client.post(
+        "/estate/assets", files=files, data={"restricted": "true"}, headers=_auth(keys["a"])
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["rows_loaded"] == 1
+    assert r.json()["dataset"] == "assets:org-a"
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT s.restricted, s.organisation, s.gia_m2, d.dataset, d.status "
+                "FROM sites s JOIN data_loads d ON d.id = s.load_id "
+                "WHERE s.source = 'assets:org-a'"
+            )
+        ).one()
+    assert tuple(row) == (True, "org-a", 1200.0, "assets:org-a", "active")
+
+    name = "Stretford Police Office (org-a)"
+    callers = {"org-a": _auth(keys["a"]), "org-b": _auth(keys["b"]), "anonymous": {}}
+    seen: dict[str, dict[str, Any]] = {}
+    for who, headers in callers.items():
+        items = client.get(
+            "/collections/sites/items", params={"kind": "police_station"}, headers=headers
+        ).json()
+        hits = client.get(
+            "/collections/sites/items",
+            params={"kind": "police_station", "resultType": "hits"},
+            headers=headers,
+        ).json()
+        register = client.get(
+            "/estate/sites", params={"kind": "police_station"}, headers=headers
+        ).json()
+        seen[who] = {
+            "items": [f["properties"]["name"] for f in items["features"]],
+            "hits": hits["numberMatched"],
+            "register": [s["name"] for s in register["sites"]],
+            "tile": name in _tile_names(client, headers),
+        }
+    assert seen["org-a"] == {"items": [name], "hits": 1, "register": [name], "tile": True}
+    for other in ("org-b", "anonymous"):
+        assert seen[other] == {"items": [], "hits": 0, "register": [], "tile": False}
+
+
+def test_rejected_upload_lists_rows_and_loads_nothing(
+    client: TestClient, engine: Engine, keys: dict[str, str]
+) -> None:
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM data_loads")).scalar_one()
+    csv_text = (
+        "name,kind,gia_m2,easting,northing\n"
+        "Good depot,council_depot,500,379500,396500\n"
+        "Bad area,council_depot,-5,379500,396500\n"
+        ",Not A Kind,12,379500,396500\n"
+        "Off the map,council_depot,10,9999999,1\n"
+    )
+    r = client.post(
+        "/estate/assets",
+        files={"file": ("b.csv", csv_text.encode(), "text/csv")},
+        headers=_auth(keys["b"]),
+    )
+    assert r.status_code == 400
+    assert r.headers["content-type"] == PROBLEM
+    body = r.json()
+    rows = sorted({p["row"] for p in body["rejects"]})
+    assert rows == [3, 4, 5]
+    reasons = " | ".join(p["reason"] for p in body["rejects"])
+    assert "'gia_m2'" in reasons
+    assert "'name' is empty" in reasons
+    assert "'kind'" in reasons
+    assert "easting" in reasons
+    with engine.connect() as conn:
+        after = conn.execute(text("SELECT count(*) FROM data_loads")).scalar_one()
+        n = conn.execute(
+            text("SELECT count(*) FROM sites WHERE source = 'assets:org-b'")
+        ).scalar_one()
+    assert after == before
+    assert n == 0
+
+
+# ------------------------------------------------------------------------------- co-location
+@pytest.fixture(scope="module")
+def colocation(client: TestClient) -> dict[str, Any]:
+    r = client.get(
+        "/estate/colocation", params={"method": "distance", "max_distance_m": 400, "limit": 50}
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def test_trafford_clusters_mix_council_and_health_sites(colocation: dict[str, Any]) -> None:
+    clusters = colocation["clusters"]
+    assert colocation["numberMatched"] >= len(clusters) > 5
+    assert colocation["metadata"]["method"] == "distance"
+    mixed = [
+        c
+        for c in clusters
+        if "council" in c["owner_types"].split("; ")
+        and {m["kind"] for m in c["members"]} & {"gp_practice", "pharmacy"}
+    ]
+    assert mixed, "no cluster with council buildings and GP or pharmacy sites"
+    gp = [c for c in mixed if any(m["kind"] == "gp_practice" for m in c["members"])]
+    assert gp, "no cluster with a council building and a GP practice"
+    scores = [c["score"] for c in clusters]
+    assert scores == sorted(scores, reverse=True)
+    assert [c["rank"] for c in clusters] == list(range(1, len(clusters) + 1))
+    for c in clusters:
+        assert c["n_owners"] >= 2
+        assert set(c["score_components"]) == {
+            "owners",
+            "host_space",
+            "running_cost",
+            "floor_area",
+            "population",
+            "deprivation",
+            "services",
+        }
+
+
+def test_top_cluster_matches_a_hand_computation(colocation: dict[str, Any], engine: Engine) -> None:
+    top = colocation["clusters"][0]
+    seed = top["seed_site_id"]
+    with engine.connect() as conn:
+        members = conn.execute(
+            text(
+                "SELECT s.id, s.gia_m2, coalesce(nullif(s.owner, ''), s.name) AS owner, s.tenure "
+                "FROM sites s, sites h WHERE h.id = :seed AND s.geom IS NOT NULL "
+                "AND s.status = 'active' AND NOT s.restricted "
+                "AND ST_DWithin(s.geom, h.geom, 400)"
+            ),
+            {"seed": int(seed)},
+        ).all()
+        pop = conn.execute(
+            text(
+                "SELECT sum(f.population) FROM areas_features f, sites h "
+                "WHERE h.id = :seed AND f.vintage = 2021 "
+                "AND ST_Distance(f.rep_point, h.geom) <= :d"
+            ),
+            {"seed": int(seed), "d": 2400.0},
+        ).scalar_one()
+    assert sorted(top["site_ids"]) == sorted(int(m.id) for m in members)
+    assert top["n_owners"] == len({m.owner for m in members})
+    assert top["combined_gia_m2"] == pytest.approx(sum(float(m.gia_m2 or 0) for m in members))
+    freehold = sum(
+        float(m.gia_m2 or 0)
+        for m in members
+        if (m.tenure or "").split("/")[0].strip().lower() == "freehold"
+    )
+    assert top["freehold_gia_m2"] == pytest.approx(freehold)
+    assert top["pop_within_2400m"] == pytest.approx(float(pop))
+    assert sum(top["imd_profile"].values()) <= top["pop_within_2400m"] + 1e-6
+
+
+def test_weights_change_the_ranking_and_bad_weights_are_named(client: TestClient) -> None:
+    only_pop = client.get(
+        "/estate/colocation",
+        params={
+            "max_distance_m": 400,
+            "w_owners": 0,
+            "w_host_space": 0,
+            "w_running_cost": 0,
+            "w_floor_area": 0,
+            "w_deprivation": 0,
+            "w_services": 0,
+            "w_population": 1,
+        },
+    ).json()
+    pops = [c["population_outer"] for c in only_pop["clusters"]]
+    assert pops == sorted(pops, reverse=True)
+    assert only_pop["metadata"]["weights"]["owners"] == 0
+    bad = client.get("/estate/colocation", params={"w_bogus": 1})
+    assert bad.status_code == 400
+    assert bad.json()["parameter"] == "w_bogus"
+    neg = client.get("/estate/colocation", params={"max_distance_m": -3})
+    assert neg.status_code == 400
+    assert neg.json()["parameter"] == "max_distance_m"
+    # No network is loaded for Trafford: a network run says so.
+    nonet = client.get("/estate/colocation", params={"mode": "walk", "minutes": 5})
+    assert nonet.status_code == 503
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
+def test_colocation_pdf_report_renders(client: TestClient, tmp_path: Path) -> None:
+    r = client.get(
+        "/estate/colocation/report", params={"f": "pdf", "max_distance_m": 400, "top": 5}
+    )
+    assert r.status_code == 200, r.text[:500]
+    assert r.headers["content-type"] == "application/pdf"
+    pdf = tmp_path / "coloc.pdf"
+    pdf.write_bytes(r.content)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "p")], check=True)
+    pages = sorted(tmp_path.glob("p-*.png"))
+    assert len(pages) >= 2
+    text_out = subprocess.run(
+        ["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Co-location" in text_out
+    assert "Ranking" in text_out
+    html = client.get("/estate/colocation/report", params={"f": "html", "top": 3})
+    assert html.status_code == 200
+    assert "<img" in html.text
+    assert "Data sources" in html.text
+    gpkg = client.get("/estate/colocation/report", params={"f": "gpkg", "top": 3})
+    assert gpkg.status_code == 200
+    assert gpkg.content[:16] == b"SQLite format 3\x00"

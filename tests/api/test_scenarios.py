@@ -1,0 +1,336 @@
+"""Scenarios on the real Rutland bundle: store, version, evaluate as a job, export, compare.
+
+The must-show check: closing Uppingham Surgery (ODS C82077) by car reports exactly the people
+whose nearest GP practice moves beyond the threshold, recomputed here straight from the
+stored ``travel_times`` rows and the areas' population.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import shutil
+import sqlite3
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+
+from app.auth import create_api_key
+from app.jobs.tasks import execute_job
+from app.main import create_app
+from app.settings import Settings
+from tests.api._support import wait_for, worker
+
+PROBLEM = "application/problem+json"
+CLOSED = "C82077"  # Uppingham Surgery
+
+
+@pytest.fixture(scope="module")
+def keys(rutland_engine: Engine) -> dict[str, str]:
+    return {
+        "a": create_api_key(rutland_engine, "scen-org-a", "analyst"),
+        "a_viewer": create_api_key(rutland_engine, "scen-org-a", "viewer"),
+        "b": create_api_key(rutland_engine, "scen-org-b", "analyst"),
+    }
+
+
+@pytest.fixture(scope="module")
+def client(rutland_db_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=rutland_db_url))) as c:
+        yield c
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _practice_times(engine: Engine) -> dict[str, dict[str, float]]:
+    """area code → {ODS code: drive seconds} from the stored matrix."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT t.area_code, s.source_id, t.seconds FROM travel_times t "
+                "JOIN sites s ON s.id = t.site_id WHERE t.mode = 'drive' "
+                "AND t.area_vintage = 2021 AND s.kind = 'gp_practice' AND s.status = 'active' "
+                "AND NOT s.restricted"
+            )
+        ).all()
+    out: dict[str, dict[str, float]] = {}
+    for code, ods, seconds in rows:
+        out.setdefault(str(code), {})[str(ods)] = float(seconds)
+    return out
+
+
+@pytest.fixture(scope="module")
+def threshold_min(rutland_engine: Engine) -> float:
+    """The smallest whole minute within which every area now served by C82077 is reached."""
+    times = _practice_times(rutland_engine)
+    served = [min(t.values()) for t in times.values() if min(t, key=lambda k: t[k]) == CLOSED]
+    assert served, "no area has Uppingham as its nearest practice"
+    return float(math.ceil(max(served) / 60.0))
+
+
+def _save(client: TestClient, key: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = client.post("/scenarios", json=body, headers=_auth(key))
+    assert r.status_code == 201, r.text
+    saved: dict[str, Any] = r.json()
+    return saved
+
+
+def _evaluate_in_process(client: TestClient, key: str, inputs: dict[str, Any]) -> str:
+    r = client.post(
+        "/processes/scenario-evaluation/execution",
+        json={"inputs": inputs},
+        headers={**_auth(key), "Prefer": "respond-async"},
+    )
+    assert r.status_code == 201, r.text
+    job_id: str = r.json()["jobID"]
+    assert execute_job(job_id, attempt=1) == "successful"
+    return job_id
+
+
+# ------------------------------------------------------------------------------- storage
+def test_scenarios_are_validated_versioned_and_private(
+    client: TestClient, keys: dict[str, str], rutland_engine: Engine
+) -> None:
+    body = {"name": "Close Uppingham", "changes": [{"type": "close_sites", "site_ids": [CLOSED]}]}
+    assert client.post("/scenarios", json=body).status_code == 401
+    assert client.post("/scenarios", json=body, headers=_auth(keys["a_viewer"])).status_code == 403
+    first = _save(client, keys["a"], {**body, "restricted": True})
+    second = _save(client, keys["a"], {**body, "restricted": True, "description": "v2"})
+    assert (first["version"], second["version"]) == (1, 2)
+    with rutland_engine.connect() as conn:
+        site_id = conn.execute(
+            text("SELECT id FROM sites WHERE source_id = :c AND kind = 'gp_practice'"),
+            {"c": CLOSED},
+        ).scalar_one()
+    # references are stored as site ids
+    assert second["definition"]["changes"][0]["site_ids"] == [str(site_id)]
+    listed = client.get(
+        "/scenarios", params={"name": "Close Uppingham"}, headers=_auth(keys["a"])
+    ).json()
+    assert [s["version"] for s in listed["scenarios"]] == [2, 1]
+    assert client.get(f"/scenarios/{first['id']}", headers=_auth(keys["a"])).status_code == 200
+    # restricted: another organisation and anonymous see nothing
+    assert client.get(f"/scenarios/{first['id']}", headers=_auth(keys["b"])).status_code == 404
+    assert client.get(f"/scenarios/{first['id']}").status_code == 404
+    assert client.get("/scenarios", params={"name": "Close Uppingham"}).json()["scenarios"] == []
+
+    bad = client.post(
+        "/scenarios",
+        json={
+            "name": "Broken",
+            "changes": [
+                {"type": "close_sites", "site_ids": [CLOSED]},
+                {"type": "move_service", "from_site_id": "NOPE1", "to_site_id": CLOSED},
+                {"type": "grow_population", "age_bands": ["90-99"], "factor": 1.2},
+            ],
+        },
+        headers=_auth(keys["a"]),
+    )
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == PROBLEM
+    problems = bad.json()["problems"]
+    assert any(p.startswith("change 2 (move_service)") and "NOPE1" in p for p in problems)
+    unknown = client.post(
+        "/scenarios",
+        json={"name": "X", "changes": [{"type": "demolish", "site_ids": ["1"]}]},
+        headers=_auth(keys["a"]),
+    )
+    assert unknown.status_code == 400
+    assert "change 1" in unknown.json()["detail"]
+
+
+# ------------------------------------------------------------------------------- evaluation
+@pytest.fixture(scope="module")
+def closing_job(
+    client: TestClient, keys: dict[str, str], threshold_min: float
+) -> tuple[str, dict[str, Any]]:
+    saved = _save(
+        client,
+        keys["a"],
+        {
+            "name": "Close Uppingham (evaluated)",
+            "changes": [{"type": "close_sites", "site_ids": [CLOSED]}],
+        },
+    )
+    job_id = _evaluate_in_process(
+        client,
+        keys["a"],
+        {
+            "scenario_id": saved["id"],
+            "modes": ["drive"],
+            "bands": [5, 10, 20],
+            "threshold_min": threshold_min,
+            "receipt_per_ha": 500_000,
+        },
+    )
+    r = client.get(f"/jobs/{job_id}/results", headers=_auth(keys["a"]))
+    assert r.status_code == 200, r.text
+    return job_id, r.json()
+
+
+def test_closing_uppingham_loses_exactly_the_people_pushed_beyond_the_threshold(
+    closing_job: tuple[str, dict[str, Any]], rutland_engine: Engine, threshold_min: float
+) -> None:
+    _, results = closing_job
+    times = _practice_times(rutland_engine)
+    limit = threshold_min * 60.0
+    losing = sorted(
+        code
+        for code, t in times.items()
+        if min(t.values()) <= limit
+        and min((v for k, v in t.items() if k != CLOSED), default=math.inf) > limit
+    )
+    with rutland_engine.connect() as conn:
+        pops = dict(
+            conn.execute(
+                text(
+                    "SELECT code, population FROM areas_features WHERE vintage = 2021 "
+                    "AND code = ANY(:c)"
+                ),
+                {"c": losing},
+            ).all()
+        )
+    expected = sum(float(v) for v in pops.values())
+    assert losing, "the threshold should leave someone beyond it"
+    areas = results["detail"]["modes"]["drive"]["areas"]
+    reported = sorted(a["area_code"] for a in areas if a["status"] == "loses")
+    assert reported == losing
+    lose_row = next(
+        r
+        for r in results["summary"]
+        if r["mode"] == "drive" and r["metric"] == "people losing access"
+    )
+    assert lose_row["scenario"] == pytest.approx(expected)
+    assert sum(results["loses"]["drive"]["by_age"].values()) == pytest.approx(expected)
+    assert sum(results["loses"]["drive"]["by_imd"].values()) == pytest.approx(expected)
+    # nobody gains from a closure
+    assert sum(results["gains"]["drive"]["by_age"].values()) == 0
+    # every area's baseline time is its stored minimum
+    for a in areas:
+        assert a["baseline_s"] == pytest.approx(min(times[a["area_code"]].values()))
+    assert results["metadata"]["scenario_id"] > 0
+    estate = {r["metric"]: r["value"] for r in results["estate"]}
+    assert estate["receipt rate (£/ha)"] == 500_000
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
+def test_scenario_exports_pdf_gpkg_csv(
+    client: TestClient,
+    keys: dict[str, str],
+    closing_job: tuple[str, dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    job_id, results = closing_job
+    pdf = client.get(f"/jobs/{job_id}/results", params={"f": "pdf"}, headers=_auth(keys["a"]))
+    assert pdf.status_code == 200, pdf.text[:300]
+    assert pdf.headers["content-type"] == "application/pdf"
+    path = tmp_path / "scenario.pdf"
+    path.write_bytes(pdf.content)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(path), str(tmp_path / "p")], check=True)
+    assert len(list(tmp_path.glob("p-*.png"))) >= 2
+    words = subprocess.run(
+        ["pdftotext", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Close Uppingham" in words
+    assert "loses access" in words.replace("\n", " ").lower()
+    # other organisations cannot download it (restricted job)
+    assert (
+        client.get(f"/jobs/{job_id}/results", params={"f": "pdf"}, headers=_auth(keys["b"]))
+    ).status_code == 404
+    gpkg = client.get(f"/jobs/{job_id}/results", params={"f": "gpkg"}, headers=_auth(keys["a"]))
+    assert gpkg.status_code == 200
+    gp = tmp_path / "s.gpkg"
+    gp.write_bytes(gpkg.content)
+    with sqlite3.connect(gp) as db:
+        layers = {r[0] for r in db.execute("SELECT table_name FROM gpkg_contents")}
+        n_areas = db.execute("SELECT count(*) FROM areas_drive").fetchone()[0]
+    assert {"areas_drive", "sites", "summary", "estate", "attribution"} <= layers
+    assert n_areas == len(results["detail"]["modes"]["drive"]["areas"])
+    csvs = client.get(f"/jobs/{job_id}/results", params={"f": "csv"}, headers=_auth(keys["a"]))
+    names = zipfile.ZipFile(io.BytesIO(csvs.content)).namelist()
+    assert {"summary.csv", "estate.csv", "ATTRIBUTION.txt"} <= set(names)
+
+
+def test_new_hub_at_a_point_through_the_worker_and_compare(
+    client: TestClient,
+    keys: dict[str, str],
+    closing_job: tuple[str, dict[str, Any]],
+    threshold_min: float,
+) -> None:
+    saved = _save(
+        client,
+        keys["a"],
+        {
+            "name": "Uppingham moves to a new hub",
+            "changes": [
+                {"type": "close_sites", "site_ids": [CLOSED]},
+                {
+                    "type": "open_site",
+                    "site_id": "new-hub",
+                    "name": "New hub on the A47",
+                    "lon": -0.7005,
+                    "lat": 52.6050,
+                    "gia_m2": 900,
+                },
+            ],
+        },
+    )
+    r = client.post(
+        "/processes/scenario-evaluation/execution",
+        json={
+            "inputs": {
+                "scenario_id": saved["id"],
+                "modes": ["drive"],
+                "bands": [5, 10, 20],
+                "threshold_min": threshold_min,
+                "receipt_per_ha": 500_000,
+            }
+        },
+        headers={**_auth(keys["a"]), "Prefer": "respond-async"},
+    )
+    assert r.status_code == 201, r.text
+    job_id = r.json()["jobID"]
+    with worker():
+        status = wait_for(
+            client,
+            job_id,
+            _auth(keys["a"]),
+            lambda s: s["status"] in ("successful", "failed"),
+            timeout_s=60,
+        )
+    assert status["status"] == "successful", status
+    res = client.get(f"/jobs/{job_id}/results", headers=_auth(keys["a"])).json()
+    sites = {s["site_id"]: s for s in res["detail"]["sites"]}
+    assert sites["new-hub"]["status"] == "opened"
+    areas = res["detail"]["modes"]["drive"]["areas"]
+    assert any(a["scenario_site"] == "new-hub" for a in areas)
+    estate = {e["metric"]: e["value"] for e in res["estate"]}
+    assert estate["floor area added (m²)"] == 900
+
+    first_id, first = closing_job
+    cmp = client.get(
+        "/scenarios/compare", params={"a": first_id, "b": job_id}, headers=_auth(keys["a"])
+    )
+    assert cmp.status_code == 200, cmp.text
+    body = cmp.json()
+    rows = {(r["mode"], r["metric"]): r for r in body["rows"]}
+    col_a, col_b = body["a"]["scenario"], body["b"]["scenario"]
+    lose_a = next(x["scenario"] for x in first["summary"] if x["metric"] == "people losing access")
+    lose_b = next(x["scenario"] for x in res["summary"] if x["metric"] == "people losing access")
+    row = rows[("drive", "people losing access")]
+    assert (row[col_a], row[col_b]) == (pytest.approx(lose_a), pytest.approx(lose_b))
+    assert row["difference"] == pytest.approx(lose_b - lose_a)
+    assert lose_b <= lose_a  # the new hub can only help
+    bad = client.get(
+        "/scenarios/compare", params={"a": first_id, "b": "nope"}, headers=_auth(keys["a"])
+    )
+    assert bad.status_code == 400
+    assert bad.json()["parameter"] == "b"
