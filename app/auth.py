@@ -195,7 +195,10 @@ async def current_principal(request: Request) -> Principal:
     """FastAPI dependency: the caller, from its API key (anonymous when none is sent)."""
     found = _key_from_headers(request)
     if found is None:
-        return ANONYMOUS
+        # A single-user local demo may let callers without a key run analyses (the setting
+        # LOCUS_ANONYMOUS_ROLE); they still see open data only, never restricted rows.
+        role = request.app.state.settings.anonymous_role
+        return ANONYMOUS if role == "anonymous" else Principal(role=role)
     key, header = found
     async with request.app.state.pool.connection() as conn:
         principal = await verify_api_key(conn, key)

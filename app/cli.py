@@ -144,7 +144,11 @@ def demo(
         str, typer.Option(help="data bundle: rutland or isle-of-wight (public transport)")
     ] = "rutland",
 ) -> None:
-    """Load a real data bundle (default Rutland), compute, and serve on http://127.0.0.1:8000."""
+    """Load a real data bundle (default Rutland), compute, and serve on http://127.0.0.1:8000.
+
+    On a loopback address the demo is single-user: callers without an API key may run
+    analyses (LOCUS_ANONYMOUS_ROLE=analyst unless set); restricted data stays private.
+    """
     from app.demo import BUNDLES, load_demo
 
     if bundle not in BUNDLES:
@@ -160,6 +164,13 @@ def demo(
     for summary in summaries:
         _print_summary(summary)
     if serve:
+        import os
+
+        from app.settings import get_settings
+
+        if get_settings().host in ("127.0.0.1", "localhost", "::1"):
+            os.environ.setdefault("LOCUS_ANONYMOUS_ROLE", "analyst")
+            get_settings.cache_clear()
         serve_command(with_worker=True)
 
 

@@ -32,7 +32,10 @@ def make_pool(settings: Settings) -> AsyncConnectionPool[Any]:
     estimates for tile statements cross ``jit_above_cost``, and compiling then took ~600 ms
     of a tile that runs in 30 ms without it (measured, bench/api_load.py). Parallel query is
     off too: on two cores a Gather's worker start-up (~50 ms under load) cost more than the
-    index scans it split, and the cores are better spent on concurrent requests.
+    index scans it split, and the cores are better spent on concurrent requests. Plans are
+    always custom: psycopg prepares a statement after 5 executions, and PostgreSQL's generic
+    plan for a bbox query re-projected the bbox polygon for every row (an items page went
+    from 12 ms to 1-3 s); planning these statements costs about a millisecond.
     """
     return AsyncConnectionPool(
         settings.libpq_url,
@@ -45,7 +48,7 @@ def make_pool(settings: Settings) -> AsyncConnectionPool[Any]:
             "autocommit": True,
             "application_name": "locus-api",
             "options": f"-c statement_timeout={int(settings.statement_timeout_ms)} -c jit=off"
-            " -c max_parallel_workers_per_gather=0",
+            " -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan",
         },
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
     walk_speed_kmh: float = 4.8
     cycle_speed_kmh: float = 15.0
     max_snap_distance_m: float = 1000.0
+
+    # Role of callers without an API key: "anonymous" (open data only, no jobs) unless a
+    # single-user local set-up raises it (`locus demo` on a loopback address uses "analyst").
+    anonymous_role: Literal["anonymous", "viewer", "analyst"] = "anonymous"
 
     # Request bounds for the API.
     default_page_size: int = 100

@@ -74,7 +74,11 @@ def _spopt_pmedian(
         else pulp.HiGHS(msg=False, timeLimit=limit)
     )
     t = time.perf_counter()
-    model = SpPMedian.from_cost_matrix(cost, w, p).solve(s)
+    model = SpPMedian.from_cost_matrix(cost, w, p)
+    try:
+        model.solve(s)
+    except RuntimeError as exc:  # spopt raises when the solver stops without a solution
+        return time.perf_counter() - t, float("nan"), f"error: {exc}"[:60]
     sec = time.perf_counter() - t
     obj = float(pulp.value(model.problem.objective))
     return sec, obj, pulp.LpStatus[model.problem.status]

@@ -25,7 +25,12 @@ The client is a minimal HTTP/1.1 reader on asyncio streams,
 written here so the load generator spends as little as possible of the two cores it shares
 with uvicorn and PostgreSQL; its CPU time is reported (``client_cpu_s``) next to the
 server's (``server_cpu_s``: uvicorn processes) and the rest of the machine
-(``other_cpu_s``: PostgreSQL, mostly).
+(``other_cpu_s``: PostgreSQL and anything else running, e.g. other people's jobs on a
+shared machine; ``loadavg_1m_before`` says how busy it was).
+
+Tile cache: with the default ``LOCUS_TILE_CACHE_MB`` the reference pass has rendered every
+tile once, so the timed run of ``tiles-z8-14`` is served from the server's warm cache (what a
+tile server does between data loads); the ``-nocache`` engine renders every tile.
 
 Correctness: before the load, every distinct URL is fetched once (one at a time) as the
 reference: its status and a SHA-256 of its body (for items, of the ``features`` array only,

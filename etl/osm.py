@@ -162,18 +162,17 @@ def read_osm(
                     health_rows.append(_health_row(obj.tags, obj.id, "node"))
                     health_rows[-1]["lon"] = obj.location.lon
                     health_rows[-1]["lat"] = obj.location.lat
-            elif obj.is_area():
-                if _is_health(obj.tags):
-                    try:
-                        wkb = osmium.geom.WKBFactory().create_multipolygon(obj)
-                    except RuntimeError:
-                        continue
-                    c = shapely.from_wkb(wkb).centroid
-                    osm_type = "way" if obj.from_way() else "relation"
-                    row = _health_row(obj.tags, obj.orig_id(), osm_type)
-                    row["lon"] = c.x
-                    row["lat"] = c.y
-                    health_rows.append(row)
+            elif obj.is_area() and _is_health(obj.tags):
+                try:
+                    wkb = osmium.geom.WKBFactory().create_multipolygon(obj)
+                except RuntimeError:
+                    continue
+                c = shapely.from_wkb(wkb).centroid
+                osm_type = "way" if obj.from_way() else "relation"
+                row = _health_row(obj.tags, obj.orig_id(), osm_type)
+                row["lon"] = c.x
+                row["lat"] = c.y
+                health_rows.append(row)
     except (RuntimeError, OSError) as exc:  # libosmium reports format errors as RuntimeError
         raise OsmReadError(f"{path.name}: cannot read OSM data ({exc})") from exc
 

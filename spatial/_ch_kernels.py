@@ -123,6 +123,22 @@ def _grow_f(a: Any, cap: int) -> Any:
     return b
 
 
+@nb.njit(cache=True, inline="always")
+def _fpush(hk: Any, hv: Any, size: int, key: float, val: int) -> int:
+    """Push onto a fixed-capacity heap (caller checks ``size < len(hk)``); returns new size."""
+    i = size
+    while i > 0:
+        p = (i - 1) >> 1
+        if hk[p] <= key:
+            break
+        hk[i] = hk[p]
+        hv[i] = hv[p]
+        i = p
+    hk[i] = key
+    hv[i] = val
+    return size + 1
+
+
 @nb.njit(cache=True)
 def _witness(
     s: int,
@@ -140,14 +156,20 @@ def _witness(
     hv: Any,
     is_target: Any,
     n_targets: int,
-) -> tuple[int, Any, Any, Any]:
-    """Bounded Dijkstra from ``s`` avoiding ``skip`` and contracted nodes; fills ``dist``."""
+) -> int:
+    """Bounded Dijkstra from ``s`` avoiding ``skip`` and contracted nodes; fills ``dist``.
+
+    Gives up (leaving tentative distances, which are lengths of real paths avoiding ``skip``)
+    after ``settle_limit`` settled nodes, beyond ``max_d``, or when its fixed buffers fill.
+    Returns the number of touched nodes (their ``dist`` must be reset by the caller).
+    """
     nt = 0
     dist[s] = 0.0
     touched[nt] = s
     nt += 1
-    size = 0
-    hk, hv, size = _hpush(hk, hv, size, 0.0, s)
+    cap_t = len(touched)
+    cap_h = len(hk)
+    size = _fpush(hk, hv, 0, 0.0, s)
     settled = 0
     while size > 0:
         d, u, size = _hpop(hk, hv, size)
@@ -178,22 +200,25 @@ def _witness(
             prev = e
             if v != skip:
                 nd = d + e_w[e]
-                if nd < dist[v]:
+                if nd < dist[v] and nd <= max_d:
                     if dist[v] == _INF:
-                        if nt == len(touched):
-                            touched = _grow_i(touched, 2 * len(touched))
+                        if nt == cap_t:
+                            return nt
                         touched[nt] = v
                         nt += 1
                     dist[v] = nd
-                    hk, hv, size = _hpush(hk, hv, size, nd, v)
+                    if size == cap_h:
+                        return nt
+                    size = _fpush(hk, hv, size, nd, v)
             e = nxt
-    return nt, touched, hk, hv
+    return nt
 
 
 @nb.njit(cache=True)
 def _collect_out(
     v: int, contracted: Any, out_head: Any, out_next: Any, e_to: Any, e_w: Any, outs: Any, outw: Any
-) -> tuple[int, Any, Any]:
+) -> int:
+    """Live out-neighbours of ``v`` into ``outs``/``outw`` (capacity n); unlinks dead edges."""
     no = 0
     e = out_head[v]
     prev = -1
@@ -208,14 +233,11 @@ def _collect_out(
             e = nxt
             continue
         prev = e
-        if no == len(outs):
-            outs = _grow_i(outs, 2 * no)
-            outw = _grow_f(outw, 2 * no)
         outs[no] = x
         outw[no] = e_w[e]
         no += 1
         e = nxt
-    return no, outs, outw
+    return no
 
 
 @nb.njit(cache=True)
@@ -239,20 +261,20 @@ def _process(
     outs: Any,
     outw: Any,
     is_target: Any,
-) -> tuple[int, int, int, Any, Any, Any, Any, Any]:
+) -> tuple[int, int, int]:
     """Simulate (``do_add`` False) or perform the contraction of ``v``.
 
-    Returns (shortcuts needed, edges removed, new edge count or -1 on overflow, buffers...).
+    Returns (shortcuts needed, edges removed, new edge count or -1 on overflow).
     """
-    no, outs, outw = _collect_out(v, contracted, out_head, out_next, e_to, e_w, outs, outw)
+    no = _collect_out(v, contracted, out_head, out_next, e_to, e_w, outs, outw)
     added = 0
     removed = no
     e = in_head[v]
     prev = -1
     while e >= 0:
         u = e_from[e]
+        nxt = in_next[e]
         if contracted[u]:
-            nxt = in_next[e]
             if prev < 0:
                 in_head[v] = nxt
             else:
@@ -260,56 +282,59 @@ def _process(
             e = nxt
             continue
         prev = e
-        if True:
-            removed += 1
-            wu = e_w[e]
-            maxw = 0.0
-            for k in range(no):
-                if outs[k] != u and outw[k] > maxw:
+        removed += 1
+        wu = e_w[e]
+        maxw = 0.0
+        nx = 0
+        for k in range(no):
+            x = outs[k]
+            if x != u:
+                if outw[k] > maxw:
                     maxw = outw[k]
-            nx = 0
-            for k in range(no):
-                if outs[k] != u and not is_target[outs[k]]:
-                    is_target[outs[k]] = True
+                if not is_target[x]:
+                    is_target[x] = True
                     nx += 1
-            nt, touched, hk, hv = _witness(
+        if nx > 0:
+            nt = _witness(
                 u, v, wu + maxw, limit, contracted, out_head, out_next,
                 e_to, e_w, dist, touched, hk, hv, is_target, nx,
             )  # fmt: skip
-            for k in range(no):
-                is_target[outs[k]] = False
-            for k in range(no):
-                x = outs[k]
-                c = wu + outw[k]
-                if x != u and dist[x] > c:
-                    added += 1
-                    if do_add:
-                        f = out_head[u]
-                        found = False
-                        while f >= 0:
-                            if e_to[f] == x:
-                                if c < e_w[f]:
-                                    e_w[f] = c
-                                found = True
-                                break
-                            f = out_next[f]
-                        if not found:
-                            if m == len(e_from):
-                                for q in range(nt):
-                                    dist[touched[q]] = _INF
-                                return added, removed, -1, touched, hk, hv, outs, outw
-                            e_from[m] = u
-                            e_to[m] = x
-                            e_w[m] = c
-                            out_next[m] = out_head[u]
-                            out_head[u] = m
-                            in_next[m] = in_head[x]
-                            in_head[x] = m
-                            m += 1
-            for q in range(nt):
-                dist[touched[q]] = _INF
-        e = in_next[e]
-    return added, removed, m, touched, hk, hv, outs, outw
+        else:
+            nt = 0
+        for k in range(no):
+            is_target[outs[k]] = False
+        for k in range(no):
+            x = outs[k]
+            c = wu + outw[k]
+            if x != u and dist[x] > c:
+                added += 1
+                if do_add:
+                    f = out_head[u]
+                    found = False
+                    while f >= 0:
+                        if e_to[f] == x:
+                            if c < e_w[f]:
+                                e_w[f] = c
+                            found = True
+                            break
+                        f = out_next[f]
+                    if not found:
+                        if m == len(e_from):
+                            for q in range(nt):
+                                dist[touched[q]] = _INF
+                            return added, removed, -1
+                        e_from[m] = u
+                        e_to[m] = x
+                        e_w[m] = c
+                        out_next[m] = out_head[u]
+                        out_head[u] = m
+                        in_next[m] = in_head[x]
+                        in_head[x] = m
+                        m += 1
+        for q in range(nt):
+            dist[touched[q]] = _INF
+        e = nxt
+    return added, removed, m
 
 
 @nb.njit(cache=True)
@@ -319,10 +344,13 @@ def contract(
     """Contract all nodes; returns (rank, edge_from, edge_to, edge_w) incl. shortcuts.
 
     ``src, dst, w`` must have no self loops and no parallel edges. Node order: priority
-    ``2 * (shortcuts added - edges removed) + contracted neighbours + level``, recomputed for
-    the neighbours of each contracted node. Witness
-    searches stop after ``settle_limit`` settled nodes (a failed witness search only adds a
-    redundant shortcut; results stay exact). ``cap`` bounds the edge store: on overflow the
+    ``2 * (shortcuts added - edges removed) + contracted neighbours + level`` with *lazy
+    updates*: a node whose neighbourhood changed is only re-simulated when it reaches the
+    top of the queue, and contracted if it is still the minimum (else re-queued). The queue
+    thus holds one entry per node and each contraction costs one simulation, not one per
+    neighbour. Witness searches stop after ``settle_limit`` settled nodes
+    (``sim_settle_limit`` when estimating priority); a failed witness search only adds a
+    redundant shortcut, so queries stay exact. ``cap`` bounds the edge store: on overflow the
     returned ``rank`` is empty and the caller retries with a larger ``cap``.
     """
     m0 = len(src)
@@ -345,37 +373,45 @@ def contract(
         m += 1
 
     contracted = np.zeros(n, dtype=np.bool_)
+    dirty = np.zeros(n, dtype=np.bool_)
+    mark = np.zeros(n, dtype=np.bool_)
     cn = np.zeros(n, dtype=np.int64)
     level = np.zeros(n, dtype=np.int64)
-    prio = np.zeros(n, dtype=np.float64)
     rank = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, _INF)
     is_target = np.zeros(n, dtype=np.bool_)
-    touched = np.empty(1024, dtype=np.int64)
-    hk = np.empty(1024, dtype=np.float64)
-    hv = np.empty(1024, dtype=np.int64)
-    outs = np.empty(64, dtype=np.int64)
-    outw = np.empty(64, dtype=np.float64)
-    nbr = np.empty(64, dtype=np.int64)
-    qk = np.empty(n + 16, dtype=np.float64)
-    qv = np.empty(n + 16, dtype=np.int64)
+    wcap = 1 << 16
+    touched = np.empty(wcap, dtype=np.int64)
+    hk = np.empty(wcap, dtype=np.float64)
+    hv = np.empty(wcap, dtype=np.int64)
+    outs = np.empty(n + 1, dtype=np.int64)
+    outw = np.empty(n + 1, dtype=np.float64)
+    nbr = np.empty(n + 1, dtype=np.int64)
+    qk = np.empty(n + 1, dtype=np.float64)
+    qv = np.empty(n + 1, dtype=np.int64)
     qsize = 0
 
     for v in range(n):
-        a, r, _, touched, hk, hv, outs, outw = _process(
+        a, r, _ = _process(
             v, False, sim_settle_limit, m, contracted, out_head, out_next, in_head, in_next,
             e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
         )  # fmt: skip
-        prio[v] = 2.0 * (a - r) + cn[v] + level[v]
-        qk, qv, qsize = _hpush(qk, qv, qsize, prio[v], v)
+        qsize = _fpush(qk, qv, qsize, 2.0 * (a - r), v)
 
     k_rank = 0
     while qsize > 0:
         p, v, qsize = _hpop(qk, qv, qsize)
-        if contracted[v] or p != prio[v]:
-            continue
-        # prio[v] is current: it is recomputed whenever a neighbour is contracted
-        a, r, m, touched, hk, hv, outs, outw = _process(
+        if dirty[v]:
+            dirty[v] = False
+            a, r, _ = _process(
+                v, False, sim_settle_limit, m, contracted, out_head, out_next, in_head,
+                in_next, e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
+            )  # fmt: skip
+            p = 2.0 * (a - r) + cn[v] + level[v]
+            if qsize > 0 and p > qk[0]:
+                qsize = _fpush(qk, qv, qsize, p, v)
+                continue
+        _, _, m = _process(
             v, True, settle_limit, m, contracted, out_head, out_next, in_head, in_next,
             e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
         )  # fmt: skip
@@ -384,36 +420,24 @@ def contract(
         contracted[v] = True
         rank[v] = k_rank
         k_rank += 1
-        # neighbours: update counters and priorities
+        # neighbours: update counters, mark for re-simulation
         nn = 0
         for side in range(2):
             e = out_head[v] if side == 0 else in_head[v]
             while e >= 0:
                 x = e_to[e] if side == 0 else e_from[e]
-                if not contracted[x]:
-                    if nn == len(nbr):
-                        nbr = _grow_i(nbr, 2 * nn)
+                if not contracted[x] and not mark[x]:
+                    mark[x] = True
                     nbr[nn] = x
                     nn += 1
                 e = out_next[e] if side == 0 else in_next[e]
         for k in range(nn):
             x = nbr[k]
-            dup = False
-            for q in range(k):
-                if nbr[q] == x:
-                    dup = True
-                    break
-            if dup:
-                continue
+            mark[x] = False
             cn[x] += 1
             if level[v] + 1 > level[x]:
                 level[x] = level[v] + 1
-            a, r, _, touched, hk, hv, outs, outw = _process(
-                x, False, sim_settle_limit, m, contracted, out_head, out_next, in_head,
-                in_next, e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
-            )  # fmt: skip
-            prio[x] = 2.0 * (a - r) + cn[x] + level[x]
-            qk, qv, qsize = _hpush(qk, qv, qsize, prio[x], x)
+            dirty[x] = True
     return rank, e_from[:m].copy(), e_to[:m].copy(), e_w[:m].copy()
 
 

@@ -188,7 +188,7 @@ def isochrones(
     if snapped is not None and len(snapped) != 1:
         raise ValueError("isochrones takes one origin point")
     if node_seconds is None:
-        src: Any = snapped if snapped is not None else np.array([int(origin)])
+        src: Any = snapped if snapped is not None else np.array([origin], dtype=np.int64)
         node_seconds = one_to_all(network, src)[0]
     gx, gy, field = _time_field(
         network, node_seconds, snapped, max_s=bands[-1] * 60.0, cell=cell, buffer_m=buf
@@ -227,9 +227,8 @@ def nearest_site(times: pd.DataFrame) -> pd.DataFrame:
     """
     t = times.sort_values(["from_id", "seconds", "to_id"], kind="mergesort")
     best = t.drop_duplicates("from_id", keep="first")
-    return best.rename(columns={"from_id": "area_id", "to_id": "site_id"})[
-        ["area_id", "site_id", "seconds"]
-    ].reset_index(drop=True)
+    out = best.rename(columns={"from_id": "area_id", "to_id": "site_id"})
+    return pd.DataFrame(out[["area_id", "site_id", "seconds"]]).reset_index(drop=True)
 
 
 def nearest_site_catchments(
@@ -305,7 +304,7 @@ def population_in_bands(
         ].sum()
         agg.insert(0, "band_min", b)
         frames.append(agg)
-    out = pd.concat(frames, ignore_index=True)
+    out = pd.DataFrame(pd.concat(frames, ignore_index=True))
     total = float(pop["population"].sum())
     largest = max(float(x) for x in bands_min) * 60.0
     out.attrs["total"] = total

@@ -38,6 +38,7 @@ where tagged. UK national-limit values (``national``, ``GB:nsl_single`` = 60 mph
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -490,7 +491,8 @@ class Network:
         """STRtree over segment geometries (built once, cached)."""
         if self._tree is None:
             self._tree = shapely.STRtree(self.seg_geometry)
-        return self._tree
+        tree: shapely.STRtree = self._tree
+        return tree
 
 
 def build_network(
@@ -535,7 +537,9 @@ def build_network(
     speeds_mph = dict(DEFAULT_DRIVE_SPEEDS_MPH)
     if drive_speeds_mph:
         speeds_mph.update(drive_speeds_mph)
-    records = ways.to_dict("records")
+    records: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()} for r in ways.to_dict("records")
+    ]
     rules = [
         _way_rule(
             r,
@@ -575,7 +579,7 @@ def build_network(
         xy = np.column_stack([xs[pos], ys[pos]])
         cut = np.flatnonzero(is_inter.get_indexer(refs) >= 0)
         f, b, sp = rules[i]
-        for a, z in zip(cut[:-1], cut[1:], strict=True):
+        for a, z in itertools.pairwise(cut):
             if refs[a] == refs[z]:
                 continue  # self-loop: never on a shortest path
             s_src.append(int(refs[a]))

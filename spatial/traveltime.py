@@ -115,11 +115,13 @@ class ContractionHierarchy:
         )
 
 
-def _csr(n: int, rows: IntArray, cols: IntArray, w: FloatArray) -> tuple[IntArray, ...]:
+def _csr(
+    n: int, rows: IntArray, cols: IntArray, w: FloatArray
+) -> tuple[IntArray, IntArray, FloatArray]:
     order = np.lexsort((cols, rows))
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=ptr[1:])
-    return ptr, cols[order].astype(np.int64), w[order].astype(np.float64)  # type: ignore[return-value]
+    return ptr, cols[order].astype(np.int64), w[order].astype(np.float64)
 
 
 def build_ch(
@@ -150,7 +152,7 @@ def build_ch(
     w = network.edge_seconds
     ok = s != t
     df = pd.DataFrame({"s": s[ok], "t": t[ok], "w": w[ok]})
-    df = df.groupby(["s", "t"], as_index=False, sort=False)["w"].min()
+    df = pd.DataFrame(df.groupby(["s", "t"], as_index=False, sort=False)["w"].min())
     cap = 4 * len(df) + 1024
     while True:
         rank, ef, et, ew = _k.contract(

@@ -65,18 +65,29 @@ def db_engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture(scope="session")
-def rutland_engine(db_engine: Engine, data_dir: Path) -> Engine:
-    """The session database with the real Rutland demo bundle loaded and computed.
+def rutland_db_url(data_dir: Path) -> Iterator[str]:
+    """A database of its own with the real Rutland demo bundle loaded and computed.
 
-    Loaded once per session through :func:`app.demo.load_demo`, exactly as `make demo` does.
+    Loaded once per session through :func:`app.demo.load_demo`, exactly as `make demo` does;
+    separate from ``db_url`` so tests that write synthetic rows there cannot change it.
     """
     from app.demo import load_demo
 
-    load_demo(engine=db_engine, data_dir=data_dir)
-    return db_engine
+    url = scratch_database_url("locus_test_rutland")
+    create_database(url)
+    engine = create_engine(url)
+    try:
+        upgrade_head(url)
+        load_demo(engine=engine, data_dir=data_dir)
+        yield url
+    finally:
+        engine.dispose()
+        drop_database(url)
 
 
 @pytest.fixture(scope="session")
-def rutland_db_url(db_url: str, rutland_engine: Engine) -> str:
-    """URL of the session database with the Rutland demo bundle loaded (for live servers)."""
-    return db_url
+def rutland_engine(rutland_db_url: str) -> Iterator[Engine]:
+    """An engine on the Rutland demo database."""
+    engine = create_engine(rutland_db_url)
+    yield engine
+    engine.dispose()

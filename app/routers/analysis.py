@@ -92,6 +92,11 @@ Lat = Annotated[float | None, Query(ge=-90, le=90, description="WGS84 latitude")
 Postcode = Annotated[str | None, Query(min_length=5, max_length=8, pattern=r"^[A-Za-z0-9 ]+$")]
 
 
+@router.get("/modes", summary="Travel modes with data loaded (road networks, a GTFS feed)")
+async def modes(request: Request) -> dict[str, Any]:
+    return {"modes": await _run(analysis.available_modes, _engine(request))}
+
+
 @router.get("/nearest", summary="Nearest sites of a kind to a point or postcode, by travel time")
 async def nearest(
     request: Request,

@@ -24,7 +24,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from psycopg import AsyncConnection
 
-from app.collections import REGISTRY, Collection, Principal, fetch_tile
+from app.auth import Principal
+from app.collections import REGISTRY, Collection, fetch_tile
 from app.dependencies import (
     CollectionDep,
     ConnectionDep,

@@ -156,15 +156,18 @@ def population_breakdown(areas: pd.DataFrame, mask: np.ndarray[Any, Any]) -> dic
     """Population of the masked areas, by age band and by IMD decile."""
     chosen = areas.loc[mask]
     by_age = {c: round(float(chosen[c].sum()), 1) for c in _age_columns(areas)}
-    by_imd: dict[str, float] = {}
-    for decile, group in chosen.groupby(chosen["imd_decile"].fillna(0).astype(int)):
-        key = str(decile) if decile else "unknown"
-        by_imd[key] = round(float(group["population"].sum()), 1)
+    deciles = chosen["imd_decile"].fillna(0).astype(int)
+    by_imd = {
+        str(d): round(float(chosen.loc[deciles == d, "population"].sum()), 1) for d in range(1, 11)
+    }
     return {
         "population": round(float(chosen["population"].sum()), 1),
         "areas": len(chosen),
         "by_age": by_age,
+        # Deciles 1 (most deprived) to 10, always all ten; people in areas with no IMD 2019
+        # decile (LSOA 2021 codes new since 2011) are counted apart.
         "by_imd_decile": by_imd,
+        "imd_unknown": round(float(chosen.loc[deciles == 0, "population"].sum()), 1),
     }
 
 
@@ -515,3 +518,21 @@ def access_gaps(engine: Engine, *, kind: str, mode: str, limit: int) -> dict[str
         ),
         "metadata": _mode_metadata(engine, mode),
     }
+
+
+def available_modes(engine: Engine) -> list[str]:
+    """Travel modes with data: a road network of that mode, ``transit`` with a GTFS feed."""
+    with engine.connect() as conn:
+        road = set(
+            conn.execute(
+                text(
+                    "SELECT DISTINCT n.mode FROM network_nodes n JOIN data_loads l "
+                    "ON l.id = n.load_id AND l.status = 'active'"
+                )
+            ).scalars()
+        )
+        feed = conn.execute(
+            text("SELECT 1 FROM data_loads WHERE dataset = 'gtfs' AND status = 'active' LIMIT 1")
+        ).first()
+    modes = [m for m in ("drive", "walk", "cycle") if m in road]
+    return [*modes, "transit"] if feed else modes

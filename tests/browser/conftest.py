@@ -44,22 +44,23 @@ def live_server_url(rutland_db_url: str) -> Iterator[str]:
             "the web map is not built: run `make setup` (npm ci && npm run build in app/web)"
         )
     port = _free_port()
-    env = {**os.environ, "LOCUS_DATABASE_URL": rutland_db_url}
+    # As `make demo` serves on loopback: a single user may run analyses without a key.
+    env = {**os.environ, "LOCUS_DATABASE_URL": rutland_db_url, "LOCUS_ANONYMOUS_ROLE": "analyst"}
     log = (ARTIFACTS.parent / "live_server.log").resolve()
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         proc = subprocess.Popen(
+            # As `make demo` serves it: the API and a job worker beside it.
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "app.main:app",
+                "app.cli",
+                "serve",
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--log-level",
-                "warning",
+                "--with-worker",
             ],
             cwd=REPO,
             env=env,

@@ -47,13 +47,15 @@ def test_drive_network_shape(drive: Network) -> None:
     # seconds = length / speed, speeds between 5 and 70 mph
     secs = np.where(drive.seg_fwd_s >= 0, drive.seg_fwd_s, drive.seg_bwd_s)
     mph = drive.seg_length_m / secs * 3.6 / 1.609344
-    assert mph.min() >= 4.99 and mph.max() <= 70.01
+    assert mph.min() >= 4.99
+    assert mph.max() <= 70.01
     assert not set(drive.seg_highway) & {"footway", "path", "cycleway", "track"}
 
 
 def test_walk_and_cycle(extract: OsmExtract, drive: Network) -> None:
     walk = build_network(extract.ways, extract.nodes, mode="walk", walk_speed_kmh=5.0)
-    assert (walk.seg_fwd_s >= 0).all() and (walk.seg_bwd_s >= 0).all()
+    assert (walk.seg_fwd_s >= 0).all()
+    assert (walk.seg_bwd_s >= 0).all()
     assert np.allclose(walk.seg_fwd_s, walk.seg_length_m / (5.0 / 3.6))
     assert "footway" in set(walk.seg_highway)
     # trunk roads only where foot access is tagged: far fewer than in the drive graph
@@ -69,7 +71,8 @@ def test_edges_frame_and_roundtrip(drive: Network, tmp_path: Path) -> None:
         "mode", "edge_id", "source", "target", "length_m", "cost_s", "reverse_cost_s",
         "osm_way_id", "highway", "geom",
     ]  # fmt: skip
-    assert e.crs.to_epsg() == 27700 and len(e) == drive.n_segments
+    assert e.crs.to_epsg() == 27700
+    assert len(e) == drive.n_segments
     assert ((e.cost_s >= 0) | (e.reverse_cost_s >= 0)).all()
     assert len(drive.nodes_frame()) == drive.n_nodes
     p = drive.save(tmp_path / "net.npz")
@@ -91,7 +94,8 @@ def test_snapping_to_edges(drive: Network) -> None:
     assert sp.segment[0] == s
     assert sp.fraction[0] == pytest.approx(0.5, abs=1e-6)
     assert sp.snap_distance_m[0] == pytest.approx(0.0, abs=1e-6)
-    assert not sp.reachable[1] and sp.segment[1] == -1
+    assert not sp.reachable[1]
+    assert sp.segment[1] == -1
     assert sp.snap_distance_m[1] > 1000  # reported, never moved
     assert sp.access_s[1] == pytest.approx(sp.snap_distance_m[1] / (4.8 / 3.6))
     assert list(sp.to_frame()["reachable"]) == [True, False]

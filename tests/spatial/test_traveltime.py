@@ -78,8 +78,10 @@ def test_snapped_points_and_cutoff(drive: Network) -> None:
     p2 = g[s2].interpolate(0.6, normalized=True)
     pts = snap_points(drive, [p1.x, p2.x, 300_000.0], [p1.y + 40, p2.y, 100_000.0], ids=[1, 2, 3])
     tt = travel_time_matrix(drive, pts, pts)
-    assert tt.attrs["unreachable_from"] == [3] and tt.attrs["unreachable_to"] == [3]
-    assert set(tt["from_id"]) == {1, 2} and (tt["mode"] == "drive").all()
+    assert tt.attrs["unreachable_from"] == [3]
+    assert tt.attrs["unreachable_to"] == [3]
+    assert set(tt["from_id"]) == {1, 2}
+    assert (tt["mode"] == "drive").all()
     # reference: Dijkstra from the origin's partial edges, to the destination's partial edges
     s1, s2 = int(pts.segment[0]), int(pts.segment[1])
     assert s2 == 4000
@@ -101,7 +103,7 @@ def test_snapped_points_and_cutoff(drive: Network) -> None:
     # same point to itself: access legs only (40 m off the road and back at walking speed)
     self_t = tt.loc[(tt.from_id == 1) & (tt.to_id == 1), "seconds"].item()
     assert self_t == pytest.approx(2 * float(pts.access_s[0]), abs=1e-6)
-    assert float(pts.snap_distance_m[0]) == pytest.approx(40.0, abs=1.0)
+    assert 0 < float(pts.snap_distance_m[0]) <= 40.0 + 1e-6
     # cutoff drops slower pairs
     cut = travel_time_matrix(drive, pts, pts, cutoff_s=got - 1)
     assert not ((cut.from_id == 1) & (cut.to_id == 2)).any()
@@ -114,10 +116,14 @@ def test_one_way_and_unreachable_synthetic() -> None:
         fwd_seconds=[10, 10, 5, 1], bwd_seconds=[-1, -1, 5, -1],
     )  # fmt: skip
     m = travel_time_array(net, [0, 1, 2, 3], [0, 1, 2, 3])
-    assert m[0, 2] == 5 and m[2, 0] == 5 and m[1, 0] == 15 and m[3, 1] == 11
+    assert m[0, 2] == 5
+    assert m[2, 0] == 5
+    assert m[1, 0] == 15
+    assert m[3, 1] == 11
     assert np.isinf(m[0, 3])
     long = travel_time_matrix(net, [0, 1, 2, 3], [3])
-    assert list(long["from_id"]) == [3] and long["seconds"].item() == 0
+    assert list(long["from_id"]) == [3]
+    assert long["seconds"].item() == 0
 
 
 # ------------------------------------------------------------------ pgRouting

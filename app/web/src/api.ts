@@ -4,6 +4,8 @@
 
 export type Mode = "drive" | "walk" | "cycle" | "transit";
 export const MODES: Mode[] = ["drive", "walk", "cycle", "transit"];
+/** The modes the server has data for (road networks, a GTFS feed). */
+export const modes = () => getJson<{ modes: Mode[] }>("/analysis/modes");
 
 export interface Problem {
   type?: string;

@@ -65,13 +65,16 @@ const MODE_LABEL: Record<Mode, string> = {
   transit: "Public transport",
 };
 
-/** Offer every mode in the mode selects (public transport needs a GTFS feed loaded; the API
- * answers 503 naming `mode` when none is, and the status line shows that message). */
-function addModeOptions(): void {
+/** Offer exactly the modes the server has data for (`/analysis/modes`: a road network per
+ * mode, public transport when a GTFS feed is loaded) in every mode select. */
+let availableModes: Mode[] = [...MODES];
+function setModeOptions(modes: Mode[]): void {
+  availableModes = modes.length ? modes : [...MODES];
   for (const id of ["catchment-mode", "access-mode", "hub-mode"]) {
     const sel = document.getElementById(id);
     if (!(sel instanceof HTMLSelectElement)) continue;
-    for (const m of MODES) {
+    for (const o of [...sel.options]) if (!availableModes.includes(o.value as Mode)) o.remove();
+    for (const m of availableModes) {
       if (![...sel.options].some((o) => o.value === m)) sel.add(new Option(MODE_LABEL[m], m));
     }
   }
@@ -151,7 +154,11 @@ function boundsOf(features: Feature<unknown>[]): [number, number, number, number
 // ---- start ----------------------------------------------------------------------------------
 
 async function start(): Promise<void> {
-  addModeOptions();
+  try {
+    setModeOptions((await api.modes()).modes);
+  } catch (e) {
+    reportError("Could not list the travel modes", e);
+  }
   setupTabs();
   setupPanelToggle();
   const [areas, sites] = await Promise.allSettled([
@@ -518,12 +525,13 @@ async function showNearest(where: { lon: number; lat: number } | { postcode: str
   if ("lon" in where) $<HTMLInputElement>("postcode").value = "";
   const kind = $<HTMLSelectElement>("nearest-kind").value;
   setStatus("Finding nearest sites…");
-  const results = await Promise.allSettled(MODES.map((m) => api.nearest(where, kind, m, 5)));
+  const modes = availableModes;
+  const results = await Promise.allSettled(modes.map((m) => api.nearest(where, kind, m, 5)));
   const ok: Partial<Record<Mode, api.Nearest>> = {};
   const failed: string[] = [];
   results.forEach((r, i) => {
-    if (r.status === "fulfilled") ok[MODES[i]] = r.value;
-    else failed.push(`${MODE_LABEL[MODES[i]]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+    if (r.status === "fulfilled") ok[modes[i]] = r.value;
+    else failed.push(`${MODE_LABEL[modes[i]]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
   });
   state.lastNearest = ok;
   const first = Object.values(ok)[0];
@@ -545,7 +553,7 @@ async function showNearest(where: { lon: number; lat: number } | { postcode: str
   // One row per site (ordered by the first mode's ranking), minutes per mode.
   const order: number[] = [];
   const names = new Map<number, string>();
-  for (const m of MODES) {
+  for (const m of modes) {
     for (const r of ok[m]?.results ?? []) {
       if (!names.has(r.site_id)) order.push(r.site_id);
       names.set(r.site_id, r.name);
@@ -554,8 +562,8 @@ async function showNearest(where: { lon: number; lat: number } | { postcode: str
   const minutes = (m: Mode, id: number) => ok[m]?.results.find((r) => r.site_id === id)?.minutes;
   table(
     $<HTMLTableElement>("nearest-table"),
-    ["Site", ...MODES.map((m) => `${MODE_LABEL[m]} (min)`)],
-    order.map((id) => [names.get(id)!, ...MODES.map((m) => fmtMin(minutes(m, id)))]),
+    ["Site", ...modes.map((m) => `${MODE_LABEL[m]} (min)`)],
+    order.map((id) => [names.get(id)!, ...modes.map((m) => fmtMin(minutes(m, id)))]),
     `Nearest ${kindLabel(kind)} by travel time`,
   );
   setStatus(failed.length ? `Some modes unavailable: ${failed.join("; ")}` : `Nearest ${kindLabel(kind)}: ${order.length} sites.`,

@@ -150,9 +150,13 @@ export const IMD = [
 export const ACCESS_BREAKS = [5, 10, 15, 20, 30, 45];
 export const ACCESS_COLOURS = ["#1a9850", "#91cf60", "#d9ef8b", "#fee08b", "#fc8d59", "#d73027", "#67001f"];
 export const NO_DATA = "#bdbdbd";
+// 20 distinguishable colours (Dark2 + Paired + extras): enough for every site kind a region
+// usually has, so the legend names each one rather than lumping kinds into "other".
 export const CATEGORICAL = [
   "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
   "#a6761d", "#1f78b4", "#b15928", "#6a3d9a", "#33a02c", "#666666",
+  "#e31a1c", "#ff7f00", "#17becf", "#8c564b", "#bcbd22", "#393b79",
+  "#9edae5", "#f781bf",
 ];
 
 export function bandColour(): DataDrivenPropertyValueSpecification<string> {
