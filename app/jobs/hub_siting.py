@@ -79,6 +79,15 @@ class HubSitingInputs(BaseModel):
         "population",
         description="demand weight: population | pop_65_plus | need (IMD-weighted population)",
     )
+    baseline: list[str] | None = Field(
+        None,
+        max_length=20,
+        description=(
+            "site kinds that make up today's service, for the 'before' coverage (default: "
+            "the gp_practice candidates when there are any, else every candidate)"
+        ),
+        json_schema_extra={"items": {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,62}$"}},
+    )
 
 
 def _check_static(inputs: HubSitingInputs) -> None:
@@ -192,7 +201,7 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
         areas = pd.DataFrame(
             raw.execute(
                 "SELECT code, population, pop_65_plus, imd_decile FROM areas_features "
-                "WHERE vintage = %s ORDER BY code",
+                "WHERE vintage = %s AND level = 'lsoa' ORDER BY code",
                 (AREA_VINTAGE,),
             ).fetchall(),
             columns=["code", "population", "pop_65_plus", "imd_decile"],
@@ -217,6 +226,10 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
         force=True,
     )
 
+    baseline_kinds = inputs.baseline or (
+        ["gp_practice"] if "gp_practice" in set(sites["kind"]) else sorted(set(sites["kind"]))
+    )
+    existing = [int(i) for i in sites.loc[sites["kind"].isin(baseline_kinds), "id"]]
     cls = _model_class(inputs.objective)
     model = cls.from_travel_times(
         times,
@@ -226,7 +239,7 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
         keep=sorted(set(inputs.keep)),
         exclude=sorted(set(inputs.exclude)),
         bands=tuple(60.0 * b for b in COVERAGE_BANDS_MIN),
-        existing=candidate_ids,
+        existing=existing,
         **_model_options(inputs.objective, inputs.minutes),
     )
     limit = ctx_time_limit()
@@ -240,7 +253,7 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
     ctx.progress(15, "solving", force=True)
     model.solve(time_limit_s=limit, progress=on_progress)
     ctx.progress(96, "writing results", force=True)
-    results = _results(model, inputs, sites, weights, unreachable)
+    results = _results(model, inputs, sites, weights, unreachable, existing)
     if inputs.mode == "transit":  # state the window, percentile and walk model used
         from app.services.transit import stored_metadata
 
@@ -261,6 +274,7 @@ def _results(
     sites: pd.DataFrame,
     weights: pd.Series[float],
     unreachable: list[str],
+    existing: list[int],
 ) -> dict[str, Any]:
     by_id: dict[int, dict[str, Any]] = {
         int(r["id"]): {str(k): v for k, v in r.items()} for r in sites.to_dict(orient="records")
@@ -315,6 +329,7 @@ def _results(
             **inputs.model_dump(),
             "area_vintage": AREA_VINTAGE,
             "candidate_sites": len(sites),
+            "baseline_sites": existing,
             "demand_areas": len(weights),
             "objective_units": "weighted seconds" if inputs.objective == "p-median" else "",
         },
