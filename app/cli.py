@@ -6,7 +6,7 @@ serving to ``app.main``. Errors a user can fix are printed as one clear message,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -14,6 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from etl.readers.common import Progress
 
 cli = typer.Typer(
     name="locus",
@@ -232,7 +234,7 @@ def keys_create(
 
     if role not in ("viewer", "analyst", "admin"):
         _fail(f"--role {role!r}: expected viewer, analyst or admin")
-    typer.echo(create_api_key(get_engine(), org, role, label=label))  # type: ignore[arg-type]
+    typer.echo(create_api_key(get_engine(), org, role, label=label))
 
 
 @keys.command("revoke")
@@ -267,7 +269,7 @@ def keys_list(
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+def _progress(description: str) -> Iterator[Progress]:
     """A rich progress bar, handed to readers as a ``progress(completed, total)`` callback."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 

@@ -15,7 +15,7 @@ from fastapi import Depends, Path, Query, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from app.auth import current_principal
+from app.auth import Principal, current_principal
 from app.collections import (
     CRS84,
     CRS_SRID,
@@ -23,7 +23,6 @@ from app.collections import (
     REGISTRY,
     Collection,
     ItemsQuery,
-    Principal,
 )
 from app.errors import CollectionNotFound, InvalidParameter, NotAcceptable
 from app.settings import Settings

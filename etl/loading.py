@@ -181,19 +181,19 @@ def resolve_region(conn: Connection, key: str | None) -> Region:
             {"a": bbox[0], "b": bbox[1], "c": bbox[2], "d": bbox[3]},
         ).one()
         polygon = shapely.from_wkb(bytes(row[0]))
-        codes = conn.execute(
+        in_bbox = conn.execute(
             text(
                 "SELECT code FROM areas WHERE ST_Intersects(rep_point, ST_GeomFromWKB(:wkb, 27700))"
             ),
             {"wkb": shapely.to_wkb(polygon)},
         ).scalars()
-        return Region(key=key, polygon=polygon, area_codes=frozenset(codes))
+        return Region(key=key, polygon=polygon, area_codes=frozenset(in_bbox))
     if not (len(key) == 9 and key[0] in "EWSN" and key[1:].isdigit()):
         raise ValueError(
             f"region {key!r}: expected a local authority code such as E06000017 "
             "or a bbox minlon,minlat,maxlon,maxlat"
         )
-    codes = frozenset(
+    codes: frozenset[str] = frozenset(
         conn.execute(text("SELECT code FROM areas WHERE lad_code = :r"), {"r": key}).scalars()
     )
     wkb = conn.execute(
@@ -203,8 +203,8 @@ def resolve_region(conn: Connection, key: str | None) -> Region:
         ),
         {"r": key},
     ).scalar()
-    polygon = shapely.from_wkb(bytes(wkb)) if wkb is not None else None
-    return Region(key=key, polygon=polygon, area_codes=codes, lad_code=key)
+    outline = shapely.from_wkb(bytes(wkb)) if wkb is not None else None
+    return Region(key=key, polygon=outline, area_codes=codes, lad_code=key)
 
 
 def _copy_value(value: Any) -> Any:

@@ -16,9 +16,9 @@ import pyproj
 from etl.loading import ODBL, LoadError, ParsedFile, Region
 from etl.osm import OsmReadError, read_osm
 from etl.readers.common import Progress, report
-from spatial.network import build_network
+from spatial.network import Mode, build_network
 
-MODES = ("drive", "walk", "cycle")
+MODES: tuple[Mode, ...] = ("drive", "walk", "cycle")
 
 
 def _region_bbox_wgs84(region: Region) -> tuple[float, float, float, float] | None:

@@ -136,6 +136,7 @@ def read_osm(
             .with_areas(osmium.filter.KeyFilter("amenity", "healthcare", "building"))
             .with_filter(osmium.filter.KeyFilter("highway", "amenity", "healthcare", "building"))
         )
+        obj: Any  # pyosmium yields a union of OSM object types; is_way() etc. narrow it
         for obj in fp:
             if obj.is_way():
                 tags = obj.tags
@@ -206,7 +207,7 @@ def read_osm(
             count=len(ways),
         )
         ways = ways.loc[keep].reset_index(drop=True)
-        used = np.unique(np.concatenate(ways["nodes"].tolist())) if len(ways) else []
+        used: Any = np.unique(np.concatenate(ways["nodes"].tolist())) if len(ways) else []
         nodes = nodes.loc[nodes["osm_id"].isin(used)].reset_index(drop=True)
         health = health.loc[
             (health["lon"] >= w)

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from psycopg import AsyncConnection
 
-from app.collections import Collection, Principal, fetch_extent
+from app.auth import Principal
+from app.collections import Collection, fetch_extent
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"

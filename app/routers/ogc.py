@@ -8,13 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from app.auth import Principal
 from app.collections import (
     ATTRIBUTION,
     CRS84,
     REGISTRY,
     SRID_CRS,
     Collection,
-    Principal,
     count_items,
     fetch_item,
     fetch_items,

@@ -148,6 +148,11 @@ def area_table(conn: Connection, *, vintage: int = 2021) -> pd.DataFrame:
     return areas
 
 
+def _records(frame: pd.DataFrame) -> list[Any]:
+    """Rows as attribute-access records (``r.code``), typed loosely for mypy."""
+    return list(frame.itertuples(index=False))
+
+
 def _age_columns(areas: pd.DataFrame) -> list[str]:
     return [c for c in areas.columns if c[:1].isdigit()]
 
@@ -331,7 +336,8 @@ def _geojson_wgs84(geom: Any) -> dict[str, Any]:
         lon, lat = _TO_WGS.transform(coords[:, 0], coords[:, 1])
         return np.round(np.column_stack([lon, lat]), 6)
 
-    return shapely.geometry.mapping(shapely.transform(geom, to_wgs84))  # type: ignore[no-any-return]
+    mapped: dict[str, Any] = shapely.geometry.mapping(shapely.transform(geom, to_wgs84))
+    return mapped
 
 
 def access_map(engine: Engine, *, kind: str, mode: str, minutes: float) -> dict[str, Any]:
@@ -359,7 +365,7 @@ def access_map(engine: Engine, *, kind: str, mode: str, minutes: float) -> dict[
                 "seconds": None if pd.isna(r.seconds) else round(float(r.seconds), 1),
                 "sites_within": int(r.sites_within),
             }
-            for r in rows.itertuples()
+            for r in _records(rows)
         ],
         "metadata": _mode_metadata(engine, mode),
     }
@@ -462,7 +468,7 @@ def floating_catchment(
         "bands": scores.attrs["bands"],
         "areas": [
             {"code": r.area_id, "access": round(float(r.access), 9), "population": r.demand}
-            for r in scores.itertuples()
+            for r in _records(scores)
         ],
         "metadata": _mode_metadata(engine, mode),
     }
@@ -492,7 +498,7 @@ def access_gaps(engine: Engine, *, kind: str, mode: str, limit: int) -> dict[str
     table["imd_decile"] = table["imd_decile"].fillna(5)
     ranked = rank_gaps(table)
     rows = []
-    for r in ranked.head(limit).itertuples():
+    for r in _records(ranked.head(limit)):
         rows.append(
             {
                 "rank": int(r.gap_rank),

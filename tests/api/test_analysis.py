@@ -72,9 +72,7 @@ def test_oakham_60_minute_drive_catchment_holds_the_whole_county(
         p = f["properties"]
         assert sum(p["by_age"].values()) == pytest.approx(p["population"])
         assert list(p["by_imd_decile"]) == [str(d) for d in range(1, 11)]
-        assert sum(p["by_imd_decile"].values()) + p["imd_unknown"] == pytest.approx(
-            p["population"]
-        )
+        assert sum(p["by_imd_decile"].values()) + p["imd_unknown"] == pytest.approx(p["population"])
     assert list(bands[60]["properties"]["by_age"]) == [
         "0-15",
         "16-24",
