@@ -28,7 +28,10 @@ apt_install() {
 # --- Debian packages -------------------------------------------------------------------------
 apt_install "postgresql-$PG_VERSION" "postgresql-$PG_VERSION-postgis-3" \
   "postgresql-$PG_VERSION-pgrouting" gdal-bin python3-venv poppler-utils
-if [ "$WITH_BROWSER" = 1 ]; then apt_install chromium nodejs npm; fi
+# Node.js and chromium may come from elsewhere than Debian (e.g. a NodeSource node with its
+# own npm): install Debian's only when the command is missing.
+need_cmd() { command -v "$1" >/dev/null 2>&1 || apt_install "${2:-$1}"; }
+if [ "$WITH_BROWSER" = 1 ]; then need_cmd chromium; fi
 
 # --- PostgreSQL reachable on the URL's host and port -----------------------------------------
 PG_HOST=$(python3 -c "from urllib.parse import urlsplit as u; print(u('$DB_URL').hostname or '127.0.0.1')")
@@ -64,7 +67,8 @@ fi
 
 # --- the web map's front-end packages (built when sources exist) -----------------------------
 if [ -f app/web/package.json ]; then
-  apt_install nodejs npm
+  need_cmd node nodejs
+  need_cmd npm
   if [ ! -d app/web/node_modules ] || [ app/web/package-lock.json -nt app/web/node_modules ]; then
     say "installing front-end packages"
     (cd app/web && npm ci --no-audit --no-fund --loglevel=error)
