@@ -71,7 +71,10 @@ if [ -f app/web/package.json ]; then
   need_cmd npm
   if [ ! -d app/web/node_modules ] || [ app/web/package-lock.json -nt app/web/node_modules ]; then
     say "installing front-end packages"
-    (cd app/web && npm ci --no-audit --no-fund --loglevel=error)
+    # Not `npm ci`: the lock file is written without registry addresses, and npm then omits
+    # other platforms' optional packages from it, which `npm ci` rejects. `install --no-save`
+    # installs exactly the locked versions and leaves the lock file untouched.
+    (cd app/web && npm install --no-save --no-audit --no-fund --loglevel=error)
   fi
   if [ ! -f app/web/dist/index.html ] || [ -n "$(find app/web/src app/web/index.html -newer app/web/dist/index.html 2>/dev/null | head -1)" ]; then
     say "building the web map"

@@ -105,6 +105,13 @@ def dijkstra_csr(
 
 
 # ------------------------------------------------------------------ contraction
+#
+# The graph being contracted is kept as one contiguous block of (neighbour, seconds) per node
+# and direction, in shared pools (blocks double and move to the pool's end when full; dead
+# entries, to contracted nodes, are swap-removed while scanning). Scanning a node's edges is
+# thus a linear read, which matters on million-node graphs where linked lists thrash the cache.
+# The hierarchy's edges are emitted when a node is contracted: its remaining edges are exactly
+# its upward (out) and downward (in) edges.
 
 
 @nb.njit(cache=True)
@@ -140,25 +147,74 @@ def _fpush(hk: Any, hv: Any, size: int, key: float, val: int) -> int:
 
 
 @nb.njit(cache=True)
+def _compact(v: int, contracted: Any, start: Any, length: Any, to: Any, wt: Any) -> int:
+    """Drop entries to contracted nodes from ``v``'s block; returns the live length."""
+    s = start[v]
+    ln = length[v]
+    i = 0
+    while i < ln:
+        if contracted[to[s + i]]:
+            ln -= 1
+            to[s + i] = to[s + ln]
+            wt[s + i] = wt[s + ln]
+        else:
+            i += 1
+    length[v] = ln
+    return ln
+
+
+@nb.njit(cache=True)
+def _upsert(
+    a: int, b: int, c: float, start: Any, length: Any, capa: Any, to: Any, wt: Any, used: Any
+) -> bool:
+    """Set edge ``a -> b`` in ``a``'s block to ``min(old, c)`` or append it; False if full."""
+    s = start[a]
+    ln = length[a]
+    for i in range(s, s + ln):
+        if to[i] == b:
+            if c < wt[i]:
+                wt[i] = c
+            return True
+    if ln == capa[a]:
+        nc = 2 * ln + 2
+        if used[0] + nc > len(to):
+            return False
+        ns = used[0]
+        for i in range(ln):
+            to[ns + i] = to[s + i]
+            wt[ns + i] = wt[s + i]
+        start[a] = ns
+        capa[a] = nc
+        used[0] = ns + nc
+        s = ns
+    to[s + ln] = b
+    wt[s + ln] = c
+    length[a] = ln + 1
+    return True
+
+
+@nb.njit(cache=True)
 def _witness(
     s: int,
     skip: int,
     max_d: float,
     settle_limit: int,
     contracted: Any,
-    out_head: Any,
-    out_next: Any,
-    e_to: Any,
-    e_w: Any,
+    o_start: Any,
+    o_len: Any,
+    o_to: Any,
+    o_w: Any,
     dist: Any,
     touched: Any,
     hk: Any,
     hv: Any,
-    is_target: Any,
+    bound: Any,
     n_targets: int,
 ) -> int:
     """Bounded Dijkstra from ``s`` avoiding ``skip`` and contracted nodes; fills ``dist``.
 
+    ``bound[x]`` (``-1`` for non-targets) is the length of the path via ``skip``; the search
+    stops as soon as every target has a tentative distance within its bound (a witness).
     Gives up (leaving tentative distances, which are lengths of real paths avoiding ``skip``)
     after ``settle_limit`` settled nodes, beyond ``max_d``, or when its fixed buffers fill.
     Returns the number of touched nodes (their ``dist`` must be reset by the caller).
@@ -178,66 +234,43 @@ def _witness(
         if d > max_d:
             break
         settled += 1
-        if is_target[u]:
-            n_targets -= 1
-            if n_targets <= 0:
-                break
         if settled > settle_limit:
             break
-        e = out_head[u]
-        prev = -1
-        while e >= 0:
-            v = e_to[e]
-            nxt = out_next[e]
+        st = o_start[u]
+        ln = o_len[u]
+        i = 0
+        while i < ln:
+            v = o_to[st + i]
             if contracted[v]:
-                # unlink dead edge (it stays in the edge arrays for the hierarchy)
-                if prev < 0:
-                    out_head[u] = nxt
-                else:
-                    out_next[prev] = nxt
-                e = nxt
+                ln -= 1
+                o_to[st + i] = o_to[st + ln]
+                o_w[st + i] = o_w[st + ln]
                 continue
-            prev = e
-            if v != skip:
-                nd = d + e_w[e]
-                if nd < dist[v] and nd <= max_d:
-                    if dist[v] == _INF:
-                        if nt == cap_t:
-                            return nt
-                        touched[nt] = v
-                        nt += 1
-                    dist[v] = nd
-                    if size == cap_h:
+            i += 1
+            if v == skip:
+                continue
+            nd = d + o_w[st + i - 1]
+            if nd < dist[v] and nd <= max_d:
+                if dist[v] == _INF:
+                    if nt == cap_t:
+                        o_len[u] = ln
                         return nt
-                    size = _fpush(hk, hv, size, nd, v)
-            e = nxt
+                    touched[nt] = v
+                    nt += 1
+                b = bound[v]
+                if b >= 0.0 and nd <= b and dist[v] > b:
+                    n_targets -= 1
+                    if n_targets <= 0:
+                        dist[v] = nd
+                        o_len[u] = ln
+                        return nt
+                dist[v] = nd
+                if size == cap_h:
+                    o_len[u] = ln
+                    return nt
+                size = _fpush(hk, hv, size, nd, v)
+        o_len[u] = ln
     return nt
-
-
-@nb.njit(cache=True)
-def _collect_out(
-    v: int, contracted: Any, out_head: Any, out_next: Any, e_to: Any, e_w: Any, outs: Any, outw: Any
-) -> int:
-    """Live out-neighbours of ``v`` into ``outs``/``outw`` (capacity n); unlinks dead edges."""
-    no = 0
-    e = out_head[v]
-    prev = -1
-    while e >= 0:
-        x = e_to[e]
-        nxt = out_next[e]
-        if contracted[x]:
-            if prev < 0:
-                out_head[v] = nxt
-            else:
-                out_next[prev] = nxt
-            e = nxt
-            continue
-        prev = e
-        outs[no] = x
-        outw[no] = e_w[e]
-        no += 1
-        e = nxt
-    return no
 
 
 @nb.njit(cache=True)
@@ -245,96 +278,72 @@ def _process(
     v: int,
     do_add: bool,
     limit: int,
-    m: int,
     contracted: Any,
-    out_head: Any,
-    out_next: Any,
-    in_head: Any,
-    in_next: Any,
-    e_from: Any,
-    e_to: Any,
-    e_w: Any,
+    o_start: Any,
+    o_len: Any,
+    o_cap: Any,
+    o_to: Any,
+    o_w: Any,
+    i_start: Any,
+    i_len: Any,
+    i_cap: Any,
+    i_to: Any,
+    i_w: Any,
+    used: Any,
     dist: Any,
     touched: Any,
     hk: Any,
     hv: Any,
-    outs: Any,
-    outw: Any,
-    is_target: Any,
-) -> tuple[int, int, int]:
+    bound: Any,
+) -> tuple[int, int, bool]:
     """Simulate (``do_add`` False) or perform the contraction of ``v``.
 
-    Returns (shortcuts needed, edges removed, new edge count or -1 on overflow).
+    Returns (shortcuts needed, edges removed, False if a pool overflowed). Performing is
+    idempotent (shortcuts are upserted), so after an overflow the caller grows the pools and
+    calls again.
     """
-    no = _collect_out(v, contracted, out_head, out_next, e_to, e_w, outs, outw)
+    no = _compact(v, contracted, o_start, o_len, o_to, o_w)
+    ni = _compact(v, contracted, i_start, i_len, i_to, i_w)
+    os_ = o_start[v]
+    is_ = i_start[v]
     added = 0
-    removed = no
-    e = in_head[v]
-    prev = -1
-    while e >= 0:
-        u = e_from[e]
-        nxt = in_next[e]
-        if contracted[u]:
-            if prev < 0:
-                in_head[v] = nxt
-            else:
-                in_next[prev] = nxt
-            e = nxt
-            continue
-        prev = e
-        removed += 1
-        wu = e_w[e]
+    for j in range(ni):
+        u = i_to[is_ + j]
+        wu = i_w[is_ + j]
         maxw = 0.0
         nx = 0
-        for k in range(no):
-            x = outs[k]
+        for k in range(os_, os_ + no):
+            x = o_to[k]
             if x != u:
-                if outw[k] > maxw:
-                    maxw = outw[k]
-                if not is_target[x]:
-                    is_target[x] = True
-                    nx += 1
+                c = wu + o_w[k]
+                if c > maxw:
+                    maxw = c
+                bound[x] = c
+                nx += 1
+        nt = 0
         if nx > 0:
             nt = _witness(
-                u, v, wu + maxw, limit, contracted, out_head, out_next,
-                e_to, e_w, dist, touched, hk, hv, is_target, nx,
+                u, v, maxw, limit, contracted, o_start, o_len, o_to, o_w,
+                dist, touched, hk, hv, bound, nx,
             )  # fmt: skip
-        else:
-            nt = 0
-        for k in range(no):
-            is_target[outs[k]] = False
-        for k in range(no):
-            x = outs[k]
-            c = wu + outw[k]
-            if x != u and dist[x] > c:
+        ok = True
+        for k in range(os_, os_ + no):
+            x = o_to[k]
+            bound[x] = -1.0
+            if x == u:
+                continue
+            c = wu + o_w[k]
+            if dist[x] > c:
                 added += 1
-                if do_add:
-                    f = out_head[u]
-                    found = False
-                    while f >= 0:
-                        if e_to[f] == x:
-                            if c < e_w[f]:
-                                e_w[f] = c
-                            found = True
-                            break
-                        f = out_next[f]
-                    if not found:
-                        if m == len(e_from):
-                            for q in range(nt):
-                                dist[touched[q]] = _INF
-                            return added, removed, -1
-                        e_from[m] = u
-                        e_to[m] = x
-                        e_w[m] = c
-                        out_next[m] = out_head[u]
-                        out_head[u] = m
-                        in_next[m] = in_head[x]
-                        in_head[x] = m
-                        m += 1
+                if do_add and ok:
+                    ok = _upsert(u, x, c, o_start, o_len, o_cap, o_to, o_w, used[0:1])
+                    if ok:
+                        ok = _upsert(x, u, c, i_start, i_len, i_cap, i_to, i_w, used[1:2])
         for q in range(nt):
             dist[touched[q]] = _INF
-        e = nxt
-    return added, removed, m
+        if not ok:
+            return added, no + ni, False
+    return added, no + ni, True
 
 
 @nb.njit(cache=True)
@@ -347,30 +356,43 @@ def contract(
     ``2 * (shortcuts added - edges removed) + contracted neighbours + level`` with *lazy
     updates*: a node whose neighbourhood changed is only re-simulated when it reaches the
     top of the queue, and contracted if it is still the minimum (else re-queued). The queue
-    thus holds one entry per node and each contraction costs one simulation, not one per
-    neighbour. Witness searches stop after ``settle_limit`` settled nodes
+    thus holds one entry per node. Witness searches stop after ``settle_limit`` settled nodes
     (``sim_settle_limit`` when estimating priority); a failed witness search only adds a
-    redundant shortcut, so queries stay exact. ``cap`` bounds the edge store: on overflow the
-    returned ``rank`` is empty and the caller retries with a larger ``cap``.
+    redundant shortcut, so queries stay exact. ``cap`` is the initial size of each edge
+    pool (grown as needed).
     """
     m0 = len(src)
-    e_from = np.empty(cap, dtype=np.int64)
-    e_to = np.empty(cap, dtype=np.int64)
-    e_w = np.empty(cap, dtype=np.float64)
-    out_next = np.empty(cap, dtype=np.int64)
-    in_next = np.empty(cap, dtype=np.int64)
-    out_head = np.full(n, -1, dtype=np.int64)
-    in_head = np.full(n, -1, dtype=np.int64)
-    m = 0
-    for i in range(m0):
-        e_from[m] = src[i]
-        e_to[m] = dst[i]
-        e_w[m] = w[i]
-        out_next[m] = out_head[src[i]]
-        out_head[src[i]] = m
-        in_next[m] = in_head[dst[i]]
-        in_head[dst[i]] = m
-        m += 1
+    o_len = np.zeros(n, dtype=np.int64)
+    i_len = np.zeros(n, dtype=np.int64)
+    for k in range(m0):
+        o_len[src[k]] += 1
+        i_len[dst[k]] += 1
+    o_cap = o_len + 2
+    i_cap = i_len + 2
+    o_start = np.zeros(n, dtype=np.int64)
+    i_start = np.zeros(n, dtype=np.int64)
+    for v in range(1, n):
+        o_start[v] = o_start[v - 1] + o_cap[v - 1]
+        i_start[v] = i_start[v - 1] + i_cap[v - 1]
+    used = np.empty(2, dtype=np.int64)
+    used[0] = o_start[n - 1] + o_cap[n - 1] if n > 0 else 0
+    used[1] = i_start[n - 1] + i_cap[n - 1] if n > 0 else 0
+    pcap = max(cap, 2 * used[0] + 16, 2 * used[1] + 16)
+    o_to = np.empty(pcap, dtype=np.int32)
+    o_w = np.empty(pcap, dtype=np.float64)
+    i_to = np.empty(pcap, dtype=np.int32)
+    i_w = np.empty(pcap, dtype=np.float64)
+    o_len[:] = 0
+    i_len[:] = 0
+    for k in range(m0):
+        a = src[k]
+        b = dst[k]
+        o_to[o_start[a] + o_len[a]] = b
+        o_w[o_start[a] + o_len[a]] = w[k]
+        o_len[a] += 1
+        i_to[i_start[b] + i_len[b]] = a
+        i_w[i_start[b] + i_len[b]] = w[k]
+        i_len[b] += 1
 
     contracted = np.zeros(n, dtype=np.bool_)
     dirty = np.zeros(n, dtype=np.bool_)
@@ -379,22 +401,25 @@ def contract(
     level = np.zeros(n, dtype=np.int64)
     rank = np.full(n, -1, dtype=np.int64)
     dist = np.full(n, _INF)
-    is_target = np.zeros(n, dtype=np.bool_)
+    bound = np.full(n, -1.0)
     wcap = 1 << 16
     touched = np.empty(wcap, dtype=np.int64)
     hk = np.empty(wcap, dtype=np.float64)
     hv = np.empty(wcap, dtype=np.int64)
-    outs = np.empty(n + 1, dtype=np.int64)
-    outw = np.empty(n + 1, dtype=np.float64)
     nbr = np.empty(n + 1, dtype=np.int64)
     qk = np.empty(n + 1, dtype=np.float64)
     qv = np.empty(n + 1, dtype=np.int64)
     qsize = 0
+    ocap = m0 + m0 // 2 + 16
+    ef = np.empty(ocap, dtype=np.int64)
+    et = np.empty(ocap, dtype=np.int64)
+    ew = np.empty(ocap, dtype=np.float64)
+    m = 0
 
     for v in range(n):
         a, r, _ = _process(
-            v, False, sim_settle_limit, m, contracted, out_head, out_next, in_head, in_next,
-            e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
+            v, False, sim_settle_limit, contracted, o_start, o_len, o_cap, o_to, o_w,
+            i_start, i_len, i_cap, i_to, i_w, used, dist, touched, hk, hv, bound,
         )  # fmt: skip
         qsize = _fpush(qk, qv, qsize, 2.0 * (a - r), v)
 
@@ -404,33 +429,55 @@ def contract(
         if dirty[v]:
             dirty[v] = False
             a, r, _ = _process(
-                v, False, sim_settle_limit, m, contracted, out_head, out_next, in_head,
-                in_next, e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
+                v, False, sim_settle_limit, contracted, o_start, o_len, o_cap, o_to, o_w,
+                i_start, i_len, i_cap, i_to, i_w, used, dist, touched, hk, hv, bound,
             )  # fmt: skip
             p = 2.0 * (a - r) + cn[v] + level[v]
             if qsize > 0 and p > qk[0]:
                 qsize = _fpush(qk, qv, qsize, p, v)
                 continue
-        _, _, m = _process(
-            v, True, settle_limit, m, contracted, out_head, out_next, in_head, in_next,
-            e_from, e_to, e_w, dist, touched, hk, hv, outs, outw, is_target,
-        )  # fmt: skip
-        if m < 0:
-            return np.empty(0, dtype=np.int64), e_from[:0], e_to[:0], e_w[:0]
+        while True:
+            _, _, ok = _process(
+                v, True, settle_limit, contracted, o_start, o_len, o_cap, o_to, o_w,
+                i_start, i_len, i_cap, i_to, i_w, used, dist, touched, hk, hv, bound,
+            )  # fmt: skip
+            if ok:
+                break
+            nc = 2 * len(o_to)
+            o_to = _grow_i(o_to, nc)
+            o_w = _grow_f(o_w, nc)
+            i_to = _grow_i(i_to, nc)
+            i_w = _grow_f(i_w, nc)
         contracted[v] = True
         rank[v] = k_rank
         k_rank += 1
-        # neighbours: update counters, mark for re-simulation
+        # emit v's remaining edges (its upward and downward edges) and mark neighbours
+        no = o_len[v]
+        ni = i_len[v]
+        if m + no + ni > len(ef):
+            nc = 2 * (m + no + ni)
+            ef = _grow_i(ef, nc)
+            et = _grow_i(et, nc)
+            ew = _grow_f(ew, nc)
         nn = 0
         for side in range(2):
-            e = out_head[v] if side == 0 else in_head[v]
-            while e >= 0:
-                x = e_to[e] if side == 0 else e_from[e]
-                if not contracted[x] and not mark[x]:
+            s0 = o_start[v] if side == 0 else i_start[v]
+            ln = no if side == 0 else ni
+            for k in range(s0, s0 + ln):
+                x = o_to[k] if side == 0 else i_to[k]
+                if side == 0:
+                    ef[m] = v
+                    et[m] = x
+                    ew[m] = o_w[k]
+                else:
+                    ef[m] = x
+                    et[m] = v
+                    ew[m] = i_w[k]
+                m += 1
+                if not mark[x]:
                     mark[x] = True
                     nbr[nn] = x
                     nn += 1
-                e = out_next[e] if side == 0 else in_next[e]
         for k in range(nn):
             x = nbr[k]
             mark[x] = False
@@ -438,7 +485,7 @@ def contract(
             if level[v] + 1 > level[x]:
                 level[x] = level[v] + 1
             dirty[x] = True
-    return rank, e_from[:m].copy(), e_to[:m].copy(), e_w[:m].copy()
+    return rank, ef[:m].copy(), et[:m].copy(), ew[:m].copy()
 
 
 # ------------------------------------------------------------------ queries
