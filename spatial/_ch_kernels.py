@@ -143,7 +143,7 @@ def _fpush(hk: Any, hv: Any, size: int, key: float, val: int) -> int:
         i = p
     hk[i] = key
     hv[i] = val
-    return size + 1
+    return int(size + 1)
 
 
 @nb.njit(cache=True)
@@ -160,7 +160,7 @@ def _compact(v: int, contracted: Any, start: Any, length: Any, to: Any, wt: Any)
         else:
             i += 1
     length[v] = ln
-    return ln
+    return int(ln)
 
 
 @nb.njit(cache=True)
@@ -658,6 +658,56 @@ def many_to_many(
 
 
 @nb.njit(cache=True)
+def _phast_into(
+    up_ptr: Any,
+    up_adj: Any,
+    up_w: Any,
+    dn_ptr: Any,
+    dn_adj: Any,
+    dn_w: Any,
+    init_nodes: Any,
+    init_d: Any,
+    order: Any,
+    dist: Any,
+    hk: Any,
+    hv: Any,
+    row: Any,
+) -> tuple[Any, Any]:
+    """One PHAST query: upward search, then the downward sweep in rank order.
+
+    ``dist`` (rank ids) must be all ``inf`` on entry and is left all ``inf``; the result is
+    written to ``row`` in original node order (``row[order[r]]``) during the sweep.
+    """
+    n = len(up_ptr) - 1
+    size = 0
+    for k in range(len(init_nodes)):
+        v = init_nodes[k]
+        if init_d[k] < dist[v]:
+            dist[v] = init_d[k]
+            hk, hv, size = _hpush(hk, hv, size, init_d[k], v)
+    while size > 0:
+        d, u, size = _hpop(hk, hv, size)
+        if d > dist[u]:
+            continue
+        for e in range(up_ptr[u], up_ptr[u + 1]):
+            v = up_adj[e]
+            nd = d + up_w[e]
+            if nd < dist[v]:
+                dist[v] = nd
+                hk, hv, size = _hpush(hk, hv, size, nd, v)
+    for r in range(n - 1, -1, -1):
+        best = dist[r]
+        for e in range(dn_ptr[r], dn_ptr[r + 1]):
+            c = dist[dn_adj[e]] + dn_w[e]
+            if c < best:
+                best = c
+        dist[r] = best
+        row[order[r]] = best
+    dist[:] = _INF
+    return hk, hv
+
+
+@nb.njit(cache=True)
 def phast(
     up_ptr: Any,
     up_adj: Any,
@@ -673,35 +723,13 @@ def phast(
     Returns distances indexed by rank id.
     """
     n = len(up_ptr) - 1
-    dist = np.full(n, _INF)
-    done = np.zeros(n, dtype=np.bool_)
-    hk = np.empty(1024, dtype=np.float64)
-    hv = np.empty(1024, dtype=np.int64)
-    size = 0
-    for k in range(len(init_nodes)):
-        v = init_nodes[k]
-        if init_d[k] < dist[v]:
-            dist[v] = init_d[k]
-            hk, hv, size = _hpush(hk, hv, size, init_d[k], v)
-    while size > 0:
-        d, u, size = _hpop(hk, hv, size)
-        if done[u]:
-            continue
-        done[u] = True
-        for e in range(up_ptr[u], up_ptr[u + 1]):
-            v = up_adj[e]
-            nd = d + up_w[e]
-            if nd < dist[v]:
-                dist[v] = nd
-                hk, hv, size = _hpush(hk, hv, size, nd, v)
-    for r in range(n - 1, -1, -1):
-        best = dist[r]
-        for e in range(dn_ptr[r], dn_ptr[r + 1]):
-            c = dist[dn_adj[e]] + dn_w[e]
-            if c < best:
-                best = c
-        dist[r] = best
-    return dist
+    out = np.empty(n, dtype=np.float64)
+    _phast_into(
+        up_ptr, up_adj, up_w, dn_ptr, dn_adj, dn_w, init_nodes, init_d,
+        np.arange(n), np.full(n, _INF), np.empty(1024, dtype=np.float64),
+        np.empty(1024, dtype=np.int64), out,
+    )  # fmt: skip
+    return out
 
 
 @nb.njit(cache=True, parallel=True)
@@ -716,16 +744,24 @@ def phast_many(
     s_nodes: Any,
     s_d: Any,
     order: Any,
+    nthreads: int,
 ) -> Any:
-    """PHAST from several sources (parallel); rows in original node order via ``order``."""
+    """PHAST from several sources (parallel); rows in original node order via ``order``.
+
+    Each thread keeps one rank-ordered distance array and heap for all its sources.
+    """
     n = len(up_ptr) - 1
     ns = len(s_ptr) - 1
     out = np.empty((ns, n), dtype=np.float64)
-    for i in nb.prange(ns):
-        d = phast(
-            up_ptr, up_adj, up_w, dn_ptr, dn_adj, dn_w,
-            s_nodes[s_ptr[i] : s_ptr[i + 1]], s_d[s_ptr[i] : s_ptr[i + 1]],
-        )  # fmt: skip
-        for r in range(n):
-            out[i, order[r]] = d[r]
+    nblocks = min(nthreads, max(ns, 1))
+    for blk in nb.prange(nblocks):
+        dist = np.full(n, _INF)
+        hk = np.empty(1024, dtype=np.float64)
+        hv = np.empty(1024, dtype=np.int64)
+        for i in range(blk, ns, nblocks):
+            hk, hv = _phast_into(
+                up_ptr, up_adj, up_w, dn_ptr, dn_adj, dn_w,
+                s_nodes[s_ptr[i] : s_ptr[i + 1]], s_d[s_ptr[i] : s_ptr[i + 1]],
+                order, dist, hk, hv, out[i],
+            )  # fmt: skip
     return out

@@ -91,3 +91,23 @@ def rutland_engine(rutland_db_url: str) -> Iterator[Engine]:
     engine = create_engine(rutland_db_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def rutland_env(rutland_db_url: str) -> Iterator[str]:
+    """Point ``LOCUS_DATABASE_URL`` at the Rutland database for this module.
+
+    For code that reads its settings from the environment as a worker process does (job
+    tasks run in-process, worker subprocesses started by a test).
+    """
+    previous = os.environ.get("LOCUS_DATABASE_URL")
+    os.environ["LOCUS_DATABASE_URL"] = rutland_db_url
+    get_settings.cache_clear()
+    try:
+        yield rutland_db_url
+    finally:
+        if previous is None:
+            os.environ.pop("LOCUS_DATABASE_URL", None)
+        else:
+            os.environ["LOCUS_DATABASE_URL"] = previous
+        get_settings.cache_clear()

@@ -15,20 +15,17 @@ from sqlalchemy import Engine, text
 
 from app.jobs.tasks import execute_job
 from app.main import create_app
-from app.settings import Settings, get_settings
+from app.settings import Settings
 
 CANDIDATE_KINDS = ["gp_practice", "community_hospital", "hospital", "clinic"]
 
 
-@pytest.fixture
-def analyst_client(rutland_db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    # The job task reads its database from the environment, as a worker process does.
-    monkeypatch.setenv("LOCUS_DATABASE_URL", rutland_db_url)
-    get_settings.cache_clear()
-    settings = Settings(database_url=rutland_db_url, anonymous_role="analyst")
+@pytest.fixture(scope="module")
+def analyst_client(rutland_env: str) -> Iterator[TestClient]:
+    # rutland_env: the job task reads its database from the environment, as a worker does.
+    settings = Settings(database_url=rutland_env, anonymous_role="analyst")
     with TestClient(create_app(settings)) as c:
         yield c
-    get_settings.cache_clear()
 
 
 def _frame(engine: Engine, sql: str, **params: object) -> pd.DataFrame:

@@ -83,6 +83,7 @@ def test_process_list_and_description(db_url: str) -> None:
             "keep",
             "exclude",
             "weights",
+            "baseline",
         }
         assert hub["inputs"]["mode"]["schema"]["enum"] == ["drive", "walk", "cycle", "transit"]
         assert hub["inputs"]["objective"]["schema"]["enum"] == [

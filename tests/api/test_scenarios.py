@@ -41,8 +41,8 @@ def keys(rutland_engine: Engine) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def client(rutland_db_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=rutland_db_url))) as c:
+def client(rutland_env: str) -> Iterator[TestClient]:
+    with TestClient(create_app(Settings(database_url=rutland_env))) as c:
         yield c
 
 

@@ -177,3 +177,107 @@ def test_matches_pgr_dijkstra_cost_matrix(drive: Network, scratch_db: str) -> No
     assert len(rows) == 25 * 24
     diffs = [abs(ours[pos[s], pos[t]] - cost) for s, t, cost in rows]
     assert max(diffs) < 0.5
+
+
+# ------------------------------------------------------------------ CH construction
+
+
+def _road_grid(side: int, seed: int) -> Network:
+    """Seeded perturbed grid with a hierarchy of road speeds and some one-way streets."""
+    rng = np.random.default_rng(seed)
+    n = side * side
+    ii, jj = np.divmod(np.arange(n), side)
+    x = jj * 200.0 + rng.uniform(-60, 60, n)
+    y = ii * 200.0 + rng.uniform(-60, 60, n)
+    idx = np.arange(n).reshape(side, side)
+    s = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
+    t = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
+    line = np.concatenate(
+        [np.repeat(np.arange(side), side - 1), np.tile(np.arange(side), side - 1)]
+    )
+    cls = np.where(line % 10 == 0, 2, np.where(line % 5 == 0, 1, 0))
+    speed = np.array([8.0, 15.0, 30.0])[cls]  # m/s
+    sec = np.hypot(x[t] - x[s], y[t] - y[s]) / speed * rng.uniform(1.0, 1.2, len(s))
+    bwd = np.where(rng.random(len(s)) < 0.1, -1.0, sec)  # 10 % one-way
+    return network_from_arrays(
+        x=x, y=y, source=s, target=t, fwd_seconds=sec, bwd_seconds=bwd, mode="drive"
+    )
+
+
+def _scipy_ref(net: Network, sources: np.ndarray) -> np.ndarray:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    ok = net.edge_source != net.edge_target
+    df: dict[tuple[int, int], float] = {}  # parallel edges: keep the quickest (csr would add)
+    for a, b, w in zip(net.edge_source[ok], net.edge_target[ok], net.edge_seconds[ok], strict=True):
+        key = (int(a), int(b))
+        df[key] = min(df.get(key, np.inf), float(w))
+    keys = np.array(list(df.keys()), dtype=np.int64).reshape(-1, 2)
+    g = csr_matrix(
+        (np.array(list(df.values())), (keys[:, 0], keys[:, 1])), shape=(net.n_nodes, net.n_nodes)
+    )
+    return np.asarray(dijkstra(g, indices=sources))
+
+
+@pytest.mark.parametrize(("settle", "sim"), [(500, 60), (0, 0)])
+def test_ch_exact_on_seeded_road_grid(settle: int, sim: int) -> None:
+    # (0, 0): every witness search gives up at once, so only redundant shortcuts are added
+    net = _road_grid(30, seed=11)
+    ch = build_ch(net, settle_limit=settle, sim_settle_limit=sim)
+    assert sorted(ch.rank.tolist()) == list(range(net.n_nodes))
+    assert (ch.order[ch.rank] == np.arange(net.n_nodes)).all()
+    up_from = np.repeat(np.arange(net.n_nodes), np.diff(ch.up_ptr))
+    assert (ch.up_adj > up_from).all()  # upward edges go up in rank
+    dn_at = np.repeat(np.arange(net.n_nodes), np.diff(ch.dn_ptr))
+    assert (ch.dn_adj > dn_at).all()
+    rng = np.random.default_rng(5)
+    o = rng.choice(net.n_nodes, 40, replace=False)
+    d = rng.choice(net.n_nodes, 60, replace=False)
+    ref = _scipy_ref(net, o)
+    got = travel_time_array(net, o, d)
+    assert np.array_equal(np.isinf(got), np.isinf(ref[:, d]))
+    f = np.isfinite(got)
+    assert f.mean() > 0.9  # one-ways leave a few dead ends, most pairs connect
+    np.testing.assert_allclose(got[f], ref[:, d][f], rtol=0, atol=1e-6)
+    allt = one_to_all(net, o[:5])
+    np.testing.assert_allclose(
+        np.where(np.isinf(allt), -1, allt), np.where(np.isinf(ref[:5]), -1, ref[:5]), atol=1e-6
+    )
+    if settle == 0:
+        # giving up costs shortcuts, not correctness
+        tuned = build_ch(_road_grid(30, seed=11))
+        assert ch.n_shortcut_edges > tuned.n_shortcut_edges
+
+
+def test_contract_kernel_preserves_distances_and_grows_pools() -> None:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import dijkstra
+
+    from spatial import _ch_kernels as k
+
+    # a dense random graph whose hierarchy needs many shortcuts; tiny pool to force growth
+    rng = np.random.default_rng(2)
+    n = 300
+    s = rng.integers(0, n, 3000)
+    t = rng.integers(0, n, 3000)
+    keep = s != t
+    pairs = np.unique(np.column_stack([s[keep], t[keep]]), axis=0)
+    w = rng.uniform(1, 100, len(pairs))
+    rank, ef, et, ew = k.contract(n, pairs[:, 0], pairs[:, 1], w, 0, 0, 0)
+    assert sorted(rank.tolist()) == list(range(n))
+    assert len(ef) > len(pairs)  # shortcuts were added
+    # every edge of the hierarchy (originals and shortcuts) goes between differently ranked
+    # nodes and the hierarchy's edge set has exactly the original distances
+    assert (rank[ef] != rank[et]).all()
+    g0 = csr_matrix((w, (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    g1 = csr_matrix((ew, (ef, et)), shape=(n, n))
+    np.testing.assert_allclose(dijkstra(g1), dijkstra(g0), atol=1e-9)
+
+
+def test_ch_on_rutland_has_small_search_spaces(drive: Network) -> None:
+    ch = build_ch(drive)
+    assert ch.build_seconds > 0
+    # shortcuts stay within a small multiple of the original edge count
+    assert ch.n_shortcut_edges < 3 * len(drive.edge_source)
+    assert np.diff(ch.up_ptr).max() < 40
