@@ -249,6 +249,11 @@ def _stage_and_swap(
     return len(frame)
 
 
+def advisory_xact_lock(conn: Connection, key: str) -> None:
+    """Wait for, then hold until the transaction ends, the advisory lock named ``key``."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+
+
 def _check_frames(parsed: ParsedFile) -> None:
     for table, frame in parsed.tables.items():
         if table not in GEOMETRY_COLUMNS:
@@ -341,10 +346,7 @@ def load_parsed(
     started = dt.datetime.now(dt.UTC)
     with engine.begin() as conn:
         # One load of a dataset+region at a time: a second concurrent load waits here.
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-            {"k": f"{parsed.dataset}|{region}"},
-        )
+        advisory_xact_lock(conn, f"{parsed.dataset}|{region}")
         previous = conn.execute(
             text(
                 "SELECT id, sha256, dataset FROM data_loads WHERE dataset = ANY(:ds) "

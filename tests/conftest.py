@@ -7,10 +7,13 @@ end, so tests never touch the demo database.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, create_engine
@@ -18,6 +21,28 @@ from sqlalchemy.engine import make_url
 
 from app.dbadmin import create_database, drop_database, upgrade_head
 from app.settings import get_settings
+
+if TYPE_CHECKING:
+    from etl.loading import LoadSummary
+    from spatial.transit import Timetable
+
+TRAFFORD = "E08000009"
+
+#: (dataset, file under trafford/, allowed rejects: real errors in the published files).
+TRAFFORD_BUNDLE: list[tuple[str, str, int]] = [
+    ("lsoa21", "trafford_lsoa21.geojson", 0),
+    ("lsoa11", "trafford_lsoa11.geojson", 0),
+    ("midyear-sya", "mid-year_2024_population_estimates_lsoa.csv", 0),
+    ("census2021-5yr", "2021_population_by_5_year_age_bands_lsoa_trafford.csv", 0),
+    ("onspd", "trafford_postcodes.csv", 0),
+    # 'M32 OXZ' (letter O), 'WA14 1', and GeoX/GeoY swapped on one row.
+    ("council-assets", "trafford_land_and_building_assets.csv", 3),
+    ("trafford-gp", "trafford_general_practices.csv", 0),
+    ("trafford-pharmacies", "trafford_pharmacies.csv", 0),
+    ("trafford-care-homes", "trafford_care_homes.csv", 0),
+    # Crescent Dental Care is listed twice, identically.
+    ("trafford-dentists", "trafford_dentists.csv", 1),
+]
 
 
 @pytest.fixture(scope="session")
@@ -36,16 +61,30 @@ def scratch_database_url(prefix: str = "locus_test") -> str:
     return base.set(database=name).render_as_string(hide_password=False)
 
 
-@pytest.fixture(scope="session")
-def db_url() -> Iterator[str]:
-    """A freshly created and migrated throwaway database; ``LOCUS_DATABASE_URL`` points at it."""
-    url = scratch_database_url()
+@contextmanager
+def scratch_database(prefix: str = "locus_test") -> Iterator[tuple[str, Engine]]:
+    """A new database (see :func:`scratch_database_url`), migrated to head: ``(url, engine)``.
+
+    The engine is disposed and the database dropped when the block ends.
+    """
+    url = scratch_database_url(prefix)
     create_database(url)
+    engine = create_engine(url)
+    try:
+        upgrade_head(url)
+        yield url, engine
+    finally:
+        engine.dispose()
+        drop_database(url)
+
+
+@contextmanager
+def database_env(url: str) -> Iterator[str]:
+    """Point ``LOCUS_DATABASE_URL`` (and the cached settings) at ``url`` inside the block."""
     previous = os.environ.get("LOCUS_DATABASE_URL")
     os.environ["LOCUS_DATABASE_URL"] = url
     get_settings.cache_clear()
     try:
-        upgrade_head(url)
         yield url
     finally:
         if previous is None:
@@ -53,7 +92,45 @@ def db_url() -> Iterator[str]:
         else:
             os.environ["LOCUS_DATABASE_URL"] = previous
         get_settings.cache_clear()
-        drop_database(url)
+
+
+def load_trafford(
+    engine: Engine, data_dir: Path, *, only: Collection[str] | None = None
+) -> dict[str, LoadSummary]:
+    """Load the real Trafford files of :data:`TRAFFORD_BUNDLE` (those in ``only`` if given)."""
+    from etl.datasets import load_dataset
+
+    return {
+        name: load_dataset(
+            engine, name, data_dir / "trafford" / rel, region=TRAFFORD, allow_rejects=allow
+        )
+        for name, rel, allow in TRAFFORD_BUNDLE
+        if only is None or name in only
+    }
+
+
+def gtfs_timetable(path: Path, date: dt.date) -> Timetable:
+    """The timetable of the GTFS feed at ``path`` for service ``date``, built from the file."""
+    from etl.gtfs import read_gtfs
+    from spatial.transit import build_timetable
+
+    f = read_gtfs(path)
+    return build_timetable(
+        f.stops,
+        f.trips,
+        f.stop_times,
+        f.routes,
+        f.calendar,
+        f.calendar_dates,
+        date=date,
+    )
+
+
+@pytest.fixture(scope="session")
+def db_url() -> Iterator[str]:
+    """A freshly created and migrated throwaway database; ``LOCUS_DATABASE_URL`` points at it."""
+    with scratch_database() as (url, _), database_env(url):
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -73,16 +150,9 @@ def rutland_db_url(data_dir: Path) -> Iterator[str]:
     """
     from app.demo import load_demo
 
-    url = scratch_database_url("locus_test_rutland")
-    create_database(url)
-    engine = create_engine(url)
-    try:
-        upgrade_head(url)
+    with scratch_database("locus_test_rutland") as (url, engine):
         load_demo(engine=engine, data_dir=data_dir)
         yield url
-    finally:
-        engine.dispose()
-        drop_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -100,14 +170,5 @@ def rutland_env(rutland_db_url: str) -> Iterator[str]:
     For code that reads its settings from the environment as a worker process does (job
     tasks run in-process, worker subprocesses started by a test).
     """
-    previous = os.environ.get("LOCUS_DATABASE_URL")
-    os.environ["LOCUS_DATABASE_URL"] = rutland_db_url
-    get_settings.cache_clear()
-    try:
-        yield rutland_db_url
-    finally:
-        if previous is None:
-            os.environ.pop("LOCUS_DATABASE_URL", None)
-        else:
-            os.environ["LOCUS_DATABASE_URL"] = previous
-        get_settings.cache_clear()
+    with database_env(rutland_db_url) as url:
+        yield url

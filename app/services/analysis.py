@@ -235,11 +235,22 @@ def nearest_sites(
         return result
     targets = snap(network, sites, "id")
     times = travel_time_array(network, snapped, targets)[0]
-    order = np.argsort(times, kind="stable")
+    result["results"] = nearest_results(sites, times, n)
+    return result
+
+
+def nearest_results(sites: pd.DataFrame, times: np.ndarray, n: int) -> list[dict[str, Any]]:
+    """The ``n`` sites with the least finite time (seconds), nearest first, as result rows.
+
+    ``times`` is parallel to ``sites`` (``id, source_id, name, kind``); unreachable (infinite or
+    NaN) sites are never listed; ties keep the order of ``sites``.
+    """
+    rows: list[dict[str, Any]] = []
+    order = np.argsort(np.nan_to_num(times, nan=np.inf), kind="stable")
     for j in order[:n]:
         if not np.isfinite(times[j]):
             break
-        result["results"].append(
+        rows.append(
             {
                 "site_id": int(sites["id"].iloc[j]),
                 "source_id": sites["source_id"].iloc[j],
@@ -249,7 +260,20 @@ def nearest_sites(
                 "minutes": round(float(times[j]) / 60.0, 1),
             }
         )
-    return result
+    return rows
+
+
+def site_summary(site: Any) -> dict[str, Any]:
+    """A catchment result's ``site`` member: ids, name, kind and WGS84 ``lon``/``lat``."""
+    lon, lat = Origin(site.x, site.y).lonlat()
+    return {
+        "site_id": site.id,
+        "source_id": site.source_id,
+        "name": site.name,
+        "kind": site.kind,
+        "lon": lon,
+        "lat": lat,
+    }
 
 
 def _site_row(conn: Connection, site_id: int) -> Any:
@@ -302,19 +326,11 @@ def site_catchment(
         mask = np.nan_to_num(seconds, nan=np.inf) <= band * 60.0
         props = {"band_min": band, **population_breakdown(areas, mask)}
         features.append({"type": "Feature", "geometry": _geojson_wgs84(geom), "properties": props})
-    lon, lat = Origin(site.x, site.y).lonlat()
     total = float(areas["population"].sum())
     return {
         "type": "FeatureCollection",
         "features": features,
-        "site": {
-            "site_id": site.id,
-            "source_id": site.source_id,
-            "name": site.name,
-            "kind": site.kind,
-            "lon": lon,
-            "lat": lat,
-        },
+        "site": site_summary(site),
         "total_population": round(total, 1),
         "metadata": {
             **network_metadata(mode),

@@ -40,7 +40,15 @@ from pyproj import Transformer
 from sqlalchemy import Connection, Engine, text
 
 from app.auth import Principal, visible_sites_clause
-from etl.loading import LoadError, LoadSummary, ParsedFile, Region, Reject, load_parsed
+from etl.loading import (
+    LoadError,
+    LoadSummary,
+    ParsedFile,
+    Region,
+    Reject,
+    advisory_xact_lock,
+    load_parsed,
+)
 from spatial import estate as est
 from spatial.colocation import ClusterResult, ScoreWeights, find_colocation_clusters
 from spatial.scenario import (
@@ -928,10 +936,7 @@ def save_scenario(
 ) -> dict[str, Any]:
     """Store ``scenario`` as the next version of its name for the caller's organisation."""
     with engine.begin() as conn:
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-            {"k": f"scenario|{principal.organisation}|{scenario.name}"},
-        )
+        advisory_xact_lock(conn, f"scenario|{principal.organisation}|{scenario.name}")
         latest = conn.execute(
             text(
                 "SELECT max(version) FROM scenarios WHERE name = :n "

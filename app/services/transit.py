@@ -30,7 +30,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Connection, Engine, text
 
 from app.services.networks import NoNetworkError
-from app.services.traveltimes import MatrixSummary, area_points, site_points
+from app.services.traveltimes import (
+    MatrixSummary,
+    area_points,
+    replace_travel_times,
+    site_points,
+)
 from app.settings import get_settings
 from spatial.transit import Timetable, build_timetable, transit_travel_time_matrix
 
@@ -337,36 +342,24 @@ def compute_transit_times(engine: Engine) -> tuple[MatrixSummary, dict[str, Any]
     ok = np.isfinite(frame["seconds"].to_numpy(dtype=float))
     hit = frame.loc[ok]
     idx = hit["from_id"].to_numpy(dtype=np.int64)
-    rows = pd.DataFrame(
-        {
-            "mode": MODE,
-            "area_code": areas["code"].to_numpy()[idx],
-            "area_vintage": areas["vintage"].to_numpy()[idx],
-            "site_id": hit["to_id"].to_numpy(dtype=np.int64),
-            "seconds": hit["seconds"].to_numpy(dtype=float),
-            "network_load_id": meta["feed_load_id"],
-        }
-    )
+    site_ids = hit["to_id"].to_numpy(dtype=np.int64)
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM travel_times WHERE mode = :m"), {"m": MODE})
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with (
-            raw.cursor() as cur,
-            cur.copy(
-                "COPY travel_times (mode, area_code, area_vintage, site_id, seconds, "
-                "network_load_id) FROM STDIN"
-            ) as copy,
-        ):
-            for row in rows.itertuples(index=False, name=None):
-                copy.write_row(row)
+        pairs = replace_travel_times(
+            conn,
+            MODE,
+            area_codes=areas["code"].to_numpy()[idx],
+            area_vintages=areas["vintage"].to_numpy()[idx],
+            site_ids=site_ids,
+            seconds=hit["seconds"].to_numpy(dtype=float),
+            network_load_id=meta["feed_load_id"],
+        )
     reached_areas = set(idx.tolist())
-    reached_sites = set(rows["site_id"].tolist())
+    reached_sites = set(site_ids.tolist())
     summary = MatrixSummary(
         mode=MODE,
         areas=len(areas),
         sites=len(sites),
-        pairs=len(rows),
+        pairs=pairs,
         unreachable_areas=[str(c) for i, c in enumerate(areas["code"]) if i not in reached_areas],
         unreachable_sites=[int(s) for s in sites["id"] if int(s) not in reached_sites],
         network_load_id=int(meta["feed_load_id"]),

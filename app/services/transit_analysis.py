@@ -22,7 +22,9 @@ from app.services.analysis import (
     _geojson_wgs84,
     area_table,
     area_times_to_site,
+    nearest_results,
     population_breakdown,
+    site_summary,
 )
 from app.services.traveltimes import site_points
 from spatial.transit import transit_isochrone
@@ -50,20 +52,7 @@ def nearest_sites(engine: Engine, origin: Origin, *, kind: str, n: int) -> dict[
         "results": [],
         "metadata": meta,
     }
-    order = np.argsort(np.nan_to_num(times, nan=np.inf), kind="stable")
-    for j in order[:n]:
-        if not np.isfinite(times[j]):
-            break
-        result["results"].append(
-            {
-                "site_id": int(sites["id"].iloc[j]),
-                "source_id": sites["source_id"].iloc[j],
-                "name": sites["name"].iloc[j],
-                "kind": sites["kind"].iloc[j],
-                "seconds": round(float(times[j]), 1),
-                "minutes": round(float(times[j]) / 60.0, 1),
-            }
-        )
+    result["results"] = nearest_results(sites, times, n)
     if not result["results"]:
         result["detail"] = (
             f"no {kind} reachable by public transport at the {meta['percentile']:g}th "
@@ -103,18 +92,10 @@ def site_catchment(engine: Engine, site_id: int, *, bands_min: list[int]) -> dic
         features.append(
             {"type": "Feature", "geometry": _geojson_wgs84(row.geometry), "properties": props}
         )
-    lon, lat = Origin(site.x, site.y).lonlat()
     return {
         "type": "FeatureCollection",
         "features": features,
-        "site": {
-            "site_id": site.id,
-            "source_id": site.source_id,
-            "name": site.name,
-            "kind": site.kind,
-            "lon": lon,
-            "lat": lat,
-        },
+        "site": site_summary(site),
         "total_population": round(float(areas["population"].sum()), 1),
         "metadata": {
             **iso.attrs["metadata"],

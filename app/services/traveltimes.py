@@ -68,6 +68,46 @@ def snap(network: Network, frame: pd.DataFrame, id_column: str) -> SnappedPoints
     )
 
 
+def replace_travel_times(
+    conn: Connection,
+    mode: str,
+    *,
+    area_codes: Any,
+    area_vintages: Any,
+    site_ids: Any,
+    seconds: Any,
+    network_load_id: Any,
+) -> int:
+    """Replace the stored area → site times of ``mode`` by these rows (COPY); returns the row count.
+
+    The array arguments are parallel (one element per area → site pair); ``network_load_id`` is
+    one value stored on every row.
+    """
+    rows = pd.DataFrame(
+        {
+            "mode": mode,
+            "area_code": area_codes,
+            "area_vintage": area_vintages,
+            "site_id": site_ids,
+            "seconds": seconds,
+            "network_load_id": network_load_id,
+        }
+    )
+    conn.execute(text("DELETE FROM travel_times WHERE mode = :m"), {"m": mode})
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with (
+        raw.cursor() as cur,
+        cur.copy(
+            "COPY travel_times (mode, area_code, area_vintage, site_id, seconds, "
+            "network_load_id) FROM STDIN"
+        ) as copy,
+    ):
+        for row in rows.itertuples(index=False, name=None):
+            copy.write_row(row)
+    return len(rows)
+
+
 def compute_area_site_times(
     engine: Engine, *, modes: tuple[str, ...] = MODES
 ) -> list[MatrixSummary]:
@@ -83,34 +123,21 @@ def compute_area_site_times(
             targets = snap(network, sites, "id")
             times = travel_time_array(network, origins, targets)
             ii, jj = np.nonzero(np.isfinite(times))
-            rows = pd.DataFrame(
-                {
-                    "mode": mode,
-                    "area_code": areas["code"].to_numpy()[ii],
-                    "area_vintage": areas["vintage"].to_numpy()[ii],
-                    "site_id": sites["id"].to_numpy()[jj],
-                    "seconds": times[ii, jj],
-                    "network_load_id": network.metadata["network_load_id"],
-                }
+            pairs = replace_travel_times(
+                conn,
+                mode,
+                area_codes=areas["code"].to_numpy()[ii],
+                area_vintages=areas["vintage"].to_numpy()[ii],
+                site_ids=sites["id"].to_numpy()[jj],
+                seconds=times[ii, jj],
+                network_load_id=network.metadata["network_load_id"],
             )
-            conn.execute(text("DELETE FROM travel_times WHERE mode = :m"), {"m": mode})
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            with (
-                raw.cursor() as cur,
-                cur.copy(
-                    "COPY travel_times (mode, area_code, area_vintage, site_id, seconds, "
-                    "network_load_id) FROM STDIN"
-                ) as copy,
-            ):
-                for row in rows.itertuples(index=False, name=None):
-                    copy.write_row(row)
         summaries.append(
             MatrixSummary(
                 mode=mode,
                 areas=len(areas),
                 sites=len(sites),
-                pairs=len(rows),
+                pairs=pairs,
                 unreachable_areas=[
                     str(areas["code"].iloc[i]) for i in np.flatnonzero(~origins.reachable)
                 ],

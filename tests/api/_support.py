@@ -14,7 +14,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Engine
 
+from app.auth import create_api_key
 from app.errors import install_handlers
 from app.routers.processes import router as processes_router
 from app.settings import REPO_ROOT, get_settings
@@ -56,6 +58,15 @@ def client(*extra: APIRouter) -> Iterator[TestClient]:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def two_org_keys(engine: Engine, org_prefix: str = "") -> dict[str, str]:
+    """API keys: ``a`` (analyst), ``a_viewer`` of ``<prefix>org-a``; ``b`` (analyst) of ``-b``."""
+    return {
+        "a": create_api_key(engine, f"{org_prefix}org-a", "analyst"),
+        "a_viewer": create_api_key(engine, f"{org_prefix}org-a", "viewer"),
+        "b": create_api_key(engine, f"{org_prefix}org-b", "analyst"),
+    }
 
 
 FAST_WORKER_ENV = {

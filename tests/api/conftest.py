@@ -1,8 +1,8 @@
 """API test fixtures: a throwaway migrated PostGIS database holding a few real Rutland rows.
 
 Until the shared ``tests/conftest.py`` offers a loaded database, this creates its own
-(``locus_api_test_<pid>_<random>``), runs ``alembic upgrade head`` on it and inserts, through
-one ``data_loads`` row:
+(``locus_api_test_<random>`` through :func:`tests.conftest.scratch_database`, migrated to
+head) and inserts, through one ``data_loads`` row:
 
 - areas: LSOA 2021 and 2011 E01013787/88/89 (Rutland 005A, 001A, 001B) from the ONS
   boundary files; Census 2021 age bands for the 2021 codes; IMD 2019 deciles (6, 9, 7);
@@ -17,21 +17,17 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
-from alembic import command
-from alembic.config import Config
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import make_url
 
 from app.collections import ATTRIBUTION
 from app.main import create_app
-from app.settings import Settings, get_settings
+from app.settings import Settings
+from tests.conftest import scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
 LSOA_CODES = ("E01013787", "E01013788", "E01013789")
@@ -175,23 +171,10 @@ def _seed(conn: psycopg.Connection, data_dir: Path) -> None:
 @pytest.fixture(scope="session")
 def api_database_url(data_dir: Path) -> Iterator[str]:
     """SQLAlchemy URL of a throwaway, migrated and seeded database (dropped afterwards)."""
-    server = make_url(get_settings().database_url)
-    name = f"locus_api_test_{os.getpid()}_{secrets.token_hex(3)}"
-    admin_url = _libpq(server.set(database="postgres").render_as_string(hide_password=False))
-    url = server.set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        cfg = Config(str(REPO / "alembic.ini"))
-        cfg.set_main_option("script_location", str(REPO / "migrations"))
-        cfg.attributes["database_url"] = url
-        command.upgrade(cfg, "head")
+    with scratch_database("locus_api_test") as (url, _):
         with psycopg.connect(_libpq(url), autocommit=True) as conn:
             _seed(conn, data_dir)
         yield url
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -20,43 +20,31 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
-from app.auth import create_api_key
-from app.dbadmin import create_database, drop_database, upgrade_head
 from app.main import create_app
 from app.settings import Settings
-from etl.datasets import load_dataset
-from tests.conftest import scratch_database_url
+from tests.api._support import auth, two_org_keys
+from tests.conftest import load_trafford, scratch_database
 
-TRAFFORD = "E08000009"
 PROBLEM = "application/problem+json"
-BUNDLE = [
-    ("lsoa21", "trafford_lsoa21.geojson", 0),
-    ("census2021-5yr", "2021_population_by_5_year_age_bands_lsoa_trafford.csv", 0),
-    ("onspd", "trafford_postcodes.csv", 0),
-    ("council-assets", "trafford_land_and_building_assets.csv", 3),
-    ("trafford-gp", "trafford_general_practices.csv", 0),
-    ("trafford-pharmacies", "trafford_pharmacies.csv", 0),
-    ("trafford-care-homes", "trafford_care_homes.csv", 0),
-]
+#: The Trafford datasets this module loads (of ``TRAFFORD_BUNDLE``).
+DATASETS = (
+    "lsoa21",
+    "census2021-5yr",
+    "onspd",
+    "council-assets",
+    "trafford-gp",
+    "trafford-pharmacies",
+    "trafford-care-homes",
+)
 #: A point beside Trafford Town Hall (Talbot Road, Stretford), WGS84.
 ASSET_LON, ASSET_LAT = -2.2905, 53.4625
 
 
 @pytest.fixture(scope="module")
 def trafford_url(data_dir: Path) -> Iterator[str]:
-    url = scratch_database_url("locus_test_estate")
-    create_database(url)
-    try:
-        upgrade_head(url)
-        engine = create_engine(url)
-        for name, rel, allow in BUNDLE:
-            load_dataset(
-                engine, name, data_dir / "trafford" / rel, region=TRAFFORD, allow_rejects=allow
-            )
-        engine.dispose()
+    with scratch_database("locus_test_estate") as (url, engine):
+        load_trafford(engine, data_dir, only=DATASETS)
         yield url
-    finally:
-        drop_database(url)
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +56,13 @@ def engine(trafford_url: str) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def keys(engine: Engine) -> dict[str, str]:
-    return {
-        "a": create_api_key(engine, "org-a", "analyst"),
-        "a_viewer": create_api_key(engine, "org-a", "viewer"),
-        "b": create_api_key(engine, "org-b", "analyst"),
-    }
+    return two_org_keys(engine)
 
 
 @pytest.fixture(scope="module")
 def client(trafford_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=trafford_url))) as c:
         yield c
-
-
-def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 # ------------------------------------------------------------------------------- register
@@ -143,11 +123,11 @@ def test_restricted_upload_is_seen_only_by_its_organisation(
     anon = client.post("/estate/assets", files=files, data={"restricted": "true"})
     assert anon.status_code == 401
     viewer = client.post(
-        "/estate/assets", files=files, data={"restricted": "true"}, headers=_auth(keys["a_viewer"])
+        "/estate/assets", files=files, data={"restricted": "true"}, headers=auth(keys["a_viewer"])
     )
     assert viewer.status_code == 403
     r = client.post(
-        "/estate/assets", files=files, data={"restricted": "true"}, headers=_auth(keys["a"])
+        "/estate/assets", files=files, data={"restricted": "true"}, headers=auth(keys["a"])
     )
     assert r.status_code == 201, r.text
     assert r.json()["rows_loaded"] == 1
@@ -163,7 +143,7 @@ def test_restricted_upload_is_seen_only_by_its_organisation(
     assert tuple(row) == (True, "org-a", 1200.0, "assets:org-a", "active")
 
     name = "Stretford Police Office (org-a)"
-    callers = {"org-a": _auth(keys["a"]), "org-b": _auth(keys["b"]), "anonymous": {}}
+    callers = {"org-a": auth(keys["a"]), "org-b": auth(keys["b"]), "anonymous": {}}
     seen: dict[str, dict[str, Any]] = {}
     for who, headers in callers.items():
         items = client.get(
@@ -203,7 +183,7 @@ def test_rejected_upload_lists_rows_and_loads_nothing(
     r = client.post(
         "/estate/assets",
         files={"file": ("b.csv", csv_text.encode(), "text/csv")},
-        headers=_auth(keys["b"]),
+        headers=auth(keys["b"]),
     )
     assert r.status_code == 400
     assert r.headers["content-type"] == PROBLEM

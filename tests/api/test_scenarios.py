@@ -21,11 +21,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from app.auth import create_api_key
 from app.jobs.tasks import execute_job
 from app.main import create_app
 from app.settings import Settings
-from tests.api._support import wait_for, worker
+from tests.api._support import auth, two_org_keys, wait_for, worker
 
 PROBLEM = "application/problem+json"
 CLOSED = "C82077"  # Uppingham Surgery
@@ -33,21 +32,13 @@ CLOSED = "C82077"  # Uppingham Surgery
 
 @pytest.fixture(scope="module")
 def keys(rutland_engine: Engine) -> dict[str, str]:
-    return {
-        "a": create_api_key(rutland_engine, "scen-org-a", "analyst"),
-        "a_viewer": create_api_key(rutland_engine, "scen-org-a", "viewer"),
-        "b": create_api_key(rutland_engine, "scen-org-b", "analyst"),
-    }
+    return two_org_keys(rutland_engine, "scen-")
 
 
 @pytest.fixture(scope="module")
 def client(rutland_env: str) -> Iterator[TestClient]:
     with TestClient(create_app(Settings(database_url=rutland_env))) as c:
         yield c
-
-
-def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def _practice_times(engine: Engine) -> dict[str, dict[str, float]]:
@@ -77,7 +68,7 @@ def threshold_min(rutland_engine: Engine) -> float:
 
 
 def _save(client: TestClient, key: str, body: dict[str, Any]) -> dict[str, Any]:
-    r = client.post("/scenarios", json=body, headers=_auth(key))
+    r = client.post("/scenarios", json=body, headers=auth(key))
     assert r.status_code == 201, r.text
     saved: dict[str, Any] = r.json()
     return saved
@@ -87,7 +78,7 @@ def _evaluate_in_process(client: TestClient, key: str, inputs: dict[str, Any]) -
     r = client.post(
         "/processes/scenario-evaluation/execution",
         json={"inputs": inputs},
-        headers={**_auth(key), "Prefer": "respond-async"},
+        headers={**auth(key), "Prefer": "respond-async"},
     )
     assert r.status_code == 201, r.text
     job_id: str = r.json()["jobID"]
@@ -101,7 +92,7 @@ def test_scenarios_are_validated_versioned_and_private(
 ) -> None:
     body = {"name": "Close Uppingham", "changes": [{"type": "close_sites", "site_ids": [CLOSED]}]}
     assert client.post("/scenarios", json=body).status_code == 401
-    assert client.post("/scenarios", json=body, headers=_auth(keys["a_viewer"])).status_code == 403
+    assert client.post("/scenarios", json=body, headers=auth(keys["a_viewer"])).status_code == 403
     first = _save(client, keys["a"], {**body, "restricted": True})
     second = _save(client, keys["a"], {**body, "restricted": True, "description": "v2"})
     assert (first["version"], second["version"]) == (1, 2)
@@ -113,12 +104,12 @@ def test_scenarios_are_validated_versioned_and_private(
     # references are stored as site ids
     assert second["definition"]["changes"][0]["site_ids"] == [str(site_id)]
     listed = client.get(
-        "/scenarios", params={"name": "Close Uppingham"}, headers=_auth(keys["a"])
+        "/scenarios", params={"name": "Close Uppingham"}, headers=auth(keys["a"])
     ).json()
     assert [s["version"] for s in listed["scenarios"]] == [2, 1]
-    assert client.get(f"/scenarios/{first['id']}", headers=_auth(keys["a"])).status_code == 200
+    assert client.get(f"/scenarios/{first['id']}", headers=auth(keys["a"])).status_code == 200
     # restricted: another organisation and anonymous see nothing
-    assert client.get(f"/scenarios/{first['id']}", headers=_auth(keys["b"])).status_code == 404
+    assert client.get(f"/scenarios/{first['id']}", headers=auth(keys["b"])).status_code == 404
     assert client.get(f"/scenarios/{first['id']}").status_code == 404
     assert client.get("/scenarios", params={"name": "Close Uppingham"}).json()["scenarios"] == []
 
@@ -132,7 +123,7 @@ def test_scenarios_are_validated_versioned_and_private(
                 {"type": "grow_population", "age_bands": ["90-99"], "factor": 1.2},
             ],
         },
-        headers=_auth(keys["a"]),
+        headers=auth(keys["a"]),
     )
     assert bad.status_code == 400
     assert bad.headers["content-type"] == PROBLEM
@@ -141,7 +132,7 @@ def test_scenarios_are_validated_versioned_and_private(
     unknown = client.post(
         "/scenarios",
         json={"name": "X", "changes": [{"type": "demolish", "site_ids": ["1"]}]},
-        headers=_auth(keys["a"]),
+        headers=auth(keys["a"]),
     )
     assert unknown.status_code == 400
     assert "change 1" in unknown.json()["detail"]
@@ -171,7 +162,7 @@ def closing_job(
             "receipt_per_ha": 500_000,
         },
     )
-    r = client.get(f"/jobs/{job_id}/results", headers=_auth(keys["a"]))
+    r = client.get(f"/jobs/{job_id}/results", headers=auth(keys["a"]))
     assert r.status_code == 200, r.text
     return job_id, r.json()
 
@@ -229,7 +220,7 @@ def test_scenario_exports_pdf_gpkg_csv(
     tmp_path: Path,
 ) -> None:
     job_id, results = closing_job
-    pdf = client.get(f"/jobs/{job_id}/results", params={"f": "pdf"}, headers=_auth(keys["a"]))
+    pdf = client.get(f"/jobs/{job_id}/results", params={"f": "pdf"}, headers=auth(keys["a"]))
     assert pdf.status_code == 200, pdf.text[:300]
     assert pdf.headers["content-type"] == "application/pdf"
     path = tmp_path / "scenario.pdf"
@@ -243,9 +234,9 @@ def test_scenario_exports_pdf_gpkg_csv(
     assert "loses access" in words.replace("\n", " ").lower()
     # other organisations cannot download it (restricted job)
     assert (
-        client.get(f"/jobs/{job_id}/results", params={"f": "pdf"}, headers=_auth(keys["b"]))
+        client.get(f"/jobs/{job_id}/results", params={"f": "pdf"}, headers=auth(keys["b"]))
     ).status_code == 404
-    gpkg = client.get(f"/jobs/{job_id}/results", params={"f": "gpkg"}, headers=_auth(keys["a"]))
+    gpkg = client.get(f"/jobs/{job_id}/results", params={"f": "gpkg"}, headers=auth(keys["a"]))
     assert gpkg.status_code == 200
     gp = tmp_path / "s.gpkg"
     gp.write_bytes(gpkg.content)
@@ -254,7 +245,7 @@ def test_scenario_exports_pdf_gpkg_csv(
         n_areas = db.execute("SELECT count(*) FROM areas_drive").fetchone()[0]
     assert {"areas_drive", "sites", "summary", "estate", "attribution"} <= layers
     assert n_areas == len(results["detail"]["modes"]["drive"]["areas"])
-    csvs = client.get(f"/jobs/{job_id}/results", params={"f": "csv"}, headers=_auth(keys["a"]))
+    csvs = client.get(f"/jobs/{job_id}/results", params={"f": "csv"}, headers=auth(keys["a"]))
     names = zipfile.ZipFile(io.BytesIO(csvs.content)).namelist()
     assert {"summary.csv", "estate.csv", "ATTRIBUTION.txt"} <= set(names)
 
@@ -294,7 +285,7 @@ def test_new_hub_at_a_point_through_the_worker_and_compare(
                 "receipt_per_ha": 500_000,
             }
         },
-        headers={**_auth(keys["a"]), "Prefer": "respond-async"},
+        headers={**auth(keys["a"]), "Prefer": "respond-async"},
     )
     assert r.status_code == 201, r.text
     job_id = r.json()["jobID"]
@@ -302,12 +293,12 @@ def test_new_hub_at_a_point_through_the_worker_and_compare(
         status = wait_for(
             client,
             job_id,
-            _auth(keys["a"]),
+            auth(keys["a"]),
             lambda s: s["status"] in ("successful", "failed"),
             timeout_s=60,
         )
     assert status["status"] == "successful", status
-    res = client.get(f"/jobs/{job_id}/results", headers=_auth(keys["a"])).json()
+    res = client.get(f"/jobs/{job_id}/results", headers=auth(keys["a"])).json()
     sites = {s["site_id"]: s for s in res["detail"]["sites"]}
     assert sites["new-hub"]["status"] == "opened"
     areas = res["detail"]["modes"]["drive"]["areas"]
@@ -317,7 +308,7 @@ def test_new_hub_at_a_point_through_the_worker_and_compare(
 
     first_id, first = closing_job
     cmp = client.get(
-        "/scenarios/compare", params={"a": first_id, "b": job_id}, headers=_auth(keys["a"])
+        "/scenarios/compare", params={"a": first_id, "b": job_id}, headers=auth(keys["a"])
     )
     assert cmp.status_code == 200, cmp.text
     body = cmp.json()
@@ -330,7 +321,7 @@ def test_new_hub_at_a_point_through_the_worker_and_compare(
     assert row["difference"] == pytest.approx(lose_b - lose_a)
     assert lose_b <= lose_a  # the new hub can only help
     bad = client.get(
-        "/scenarios/compare", params={"a": first_id, "b": "nope"}, headers=_auth(keys["a"])
+        "/scenarios/compare", params={"a": first_id, "b": "nope"}, headers=auth(keys["a"])
     )
     assert bad.status_code == 400
     assert bad.json()["parameter"] == "b"

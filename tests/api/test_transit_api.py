@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,16 +20,14 @@ import pandas as pd
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
-from app.dbadmin import create_database, drop_database, upgrade_head
 from app.demo import ISLE_OF_WIGHT_BUNDLE, load_demo
 from app.main import create_app
 from app.services import transit
-from app.settings import Settings, get_settings
-from etl.gtfs import read_gtfs
-from spatial.transit import build_timetable, transit_travel_time_matrix
-from tests.conftest import scratch_database_url
+from app.settings import Settings
+from spatial.transit import transit_travel_time_matrix
+from tests.conftest import database_env, gtfs_timetable, scratch_database
 
 PROBLEM = "application/problem+json"
 IOW_CENSUS_TOTAL = 140_463  # the 89 IoW LSOAs in the Census 2021 table
@@ -44,28 +41,15 @@ WALK: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def iow(data_dir: Path) -> Iterator[tuple[str, Engine]]:
-    url = scratch_database_url("locus_test_transit")
-    create_database(url)
-    previous = os.environ.get("LOCUS_DATABASE_URL")
-    os.environ["LOCUS_DATABASE_URL"] = url
-    get_settings.cache_clear()
-    transit.get_transit_settings.cache_clear()
-    engine = create_engine(url)
-    try:
-        upgrade_head(url)
-        load_demo(engine=engine, data_dir=data_dir, bundle=ISLE_OF_WIGHT_BUNDLE)
-        yield url, engine
-    finally:
-        from app.db import engine_for
+    with scratch_database("locus_test_transit") as (url, engine), database_env(url):
+        transit.get_transit_settings.cache_clear()
+        try:
+            load_demo(engine=engine, data_dir=data_dir, bundle=ISLE_OF_WIGHT_BUNDLE)
+            yield url, engine
+        finally:
+            from app.db import engine_for
 
-        engine.dispose()
-        engine_for(url).dispose()
-        if previous is None:
-            os.environ.pop("LOCUS_DATABASE_URL", None)
-        else:
-            os.environ["LOCUS_DATABASE_URL"] = previous
-        get_settings.cache_clear()
-        drop_database(url)
+            engine_for(url).dispose()
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +60,7 @@ def api(iow: tuple[str, Engine]) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def timetable(data_dir: Path) -> Any:
-    f = read_gtfs(data_dir / "isle_of_wight" / "iow-bus-gtfs.zip")
-    return build_timetable(
-        f.stops,
-        f.trips,
-        f.stop_times,
-        f.routes,
-        f.calendar,
-        f.calendar_dates,
-        date=dt.date(2018, 5, 8),
-    )
+    return gtfs_timetable(data_dir / "isle_of_wight" / "iow-bus-gtfs.zip", dt.date(2018, 5, 8))
 
 
 def _frame(engine: Engine, sql: str, **params: Any) -> pd.DataFrame:

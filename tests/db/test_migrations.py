@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
-from app.dbadmin import create_database, downgrade_base, drop_database, upgrade_head
-from tests.conftest import scratch_database_url
+from app.dbadmin import downgrade_base
+from tests.conftest import scratch_database
 
 EXPECTED_TABLES = {
     "areas",
@@ -26,11 +26,7 @@ EXPECTED_TABLES = {
 
 
 def test_upgrade_to_head_and_downgrade_to_empty() -> None:
-    url = scratch_database_url("locus_migr")
-    create_database(url)
-    engine = create_engine(url)
-    try:
-        upgrade_head(url)
+    with scratch_database("locus_migr") as (url, engine):
         inspector = inspect(engine)
         tables = set(inspector.get_table_names())
         assert tables >= EXPECTED_TABLES
@@ -52,6 +48,3 @@ def test_upgrade_to_head_and_downgrade_to_empty() -> None:
             extensions = set(conn.execute(text("SELECT extname FROM pg_extension")).scalars())
         assert "postgis" not in extensions
         assert "pgrouting" not in extensions
-    finally:
-        engine.dispose()
-        drop_database(url)

@@ -11,13 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
-from app.dbadmin import create_database, drop_database, upgrade_head
 from app.demo import RUTLAND, RUTLAND_BUNDLE
 from etl.datasets import load_dataset
 from etl.loading import LoadSummary
-from tests.conftest import scratch_database_url
+from tests.conftest import scratch_database
 
 __all__ = ["RUTLAND"]
 
@@ -25,15 +24,8 @@ __all__ = ["RUTLAND"]
 @pytest.fixture(scope="session")
 def db_engine() -> Iterator[Engine]:
     """A freshly migrated database for the ETL tests only, dropped at the end."""
-    url = scratch_database_url("locus_test_etl")
-    create_database(url)
-    engine = create_engine(url)
-    try:
-        upgrade_head(url)
+    with scratch_database("locus_test_etl") as (_, engine):
         yield engine
-    finally:
-        engine.dispose()
-        drop_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -13,16 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 
-from app.dbadmin import create_database, drop_database, upgrade_head
 from app.services import transit
 from etl.datasets import load_dataset
-from etl.gtfs import read_gtfs
 from etl.gtfs_load import TABLES
 from etl.loading import LoadError, table_checksum
-from spatial.transit import build_timetable
-from tests.conftest import scratch_database_url
+from tests.conftest import gtfs_timetable, scratch_database
 
 IOW = "E06000046"
 FEED = "isle_of_wight/iow-bus-gtfs.zip"
@@ -30,15 +27,8 @@ FEED = "isle_of_wight/iow-bus-gtfs.zip"
 
 @pytest.fixture(scope="module")
 def gtfs_engine() -> Iterator[Engine]:
-    url = scratch_database_url("locus_test_gtfs")
-    create_database(url)
-    engine = create_engine(url)
-    try:
-        upgrade_head(url)
+    with scratch_database("locus_test_gtfs") as (_, engine):
         yield engine
-    finally:
-        engine.dispose()
-        drop_database(url)
 
 
 def _checksums(engine: Engine) -> dict[str, str]:
@@ -79,16 +69,7 @@ def test_real_feed_loads_and_rebuilds_the_timetable(gtfs_engine: Engine, data_di
     active = transit.require_feed(gtfs_engine)
     assert active.service_date == dt.date(2018, 5, 8)
     _, from_db = transit.get_timetable(gtfs_engine, active)
-    f = read_gtfs(data_dir / FEED)
-    from_file = build_timetable(
-        f.stops,
-        f.trips,
-        f.stop_times,
-        f.routes,
-        f.calendar,
-        f.calendar_dates,
-        date=active.service_date,
-    )
+    from_file = gtfs_timetable(data_dir / FEED, active.service_date)
     assert from_db.n_trips == from_file.n_trips == 24
     assert from_db.n_patterns == from_file.n_patterns
     assert sorted(from_db.trip_ids) == sorted(from_file.trip_ids)

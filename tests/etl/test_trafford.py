@@ -10,34 +10,12 @@ from sqlalchemy import Engine, text
 
 from etl.datasets import load_dataset
 from etl.loading import LoadError, LoadSummary
-
-TRAFFORD = "E08000009"
-
-#: (dataset, file under trafford/, allowed rejects: real errors in the published files).
-TRAFFORD_BUNDLE: list[tuple[str, str, int]] = [
-    ("lsoa21", "trafford_lsoa21.geojson", 0),
-    ("lsoa11", "trafford_lsoa11.geojson", 0),
-    ("midyear-sya", "mid-year_2024_population_estimates_lsoa.csv", 0),
-    ("census2021-5yr", "2021_population_by_5_year_age_bands_lsoa_trafford.csv", 0),
-    ("onspd", "trafford_postcodes.csv", 0),
-    # 'M32 OXZ' (letter O), 'WA14 1', and GeoX/GeoY swapped on one row.
-    ("council-assets", "trafford_land_and_building_assets.csv", 3),
-    ("trafford-gp", "trafford_general_practices.csv", 0),
-    ("trafford-pharmacies", "trafford_pharmacies.csv", 0),
-    ("trafford-care-homes", "trafford_care_homes.csv", 0),
-    # Crescent Dental Care is listed twice, identically.
-    ("trafford-dentists", "trafford_dentists.csv", 1),
-]
+from tests.conftest import TRAFFORD, load_trafford
 
 
 @pytest.fixture(scope="module")
 def trafford(db_engine: Engine, data_dir: Path) -> dict[str, LoadSummary]:
-    return {
-        name: load_dataset(
-            db_engine, name, data_dir / "trafford" / rel, region=TRAFFORD, allow_rejects=allow
-        )
-        for name, rel, allow in TRAFFORD_BUNDLE
-    }
+    return load_trafford(db_engine, data_dir)
 
 
 def test_trafford_areas_and_population(db_engine: Engine, trafford: dict[str, LoadSummary]) -> None:
