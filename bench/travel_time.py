@@ -4,8 +4,14 @@ Same graph, same OD sets; every peer's result is compared with locus (|diff| <= 
 Snapped points (areas, sites) are given to the peers as virtual nodes joined to their
 segment's end nodes with the same partial-edge costs locus uses.
 
-Usage: .venv/bin/python bench/travel_time.py [--large] [--repeat 3]
+Usage: .venv/bin/python bench/travel_time.py [--large] [--repeat 3] [--side 1000] [--no-rutland]
 Last line: JSON list of {"workload", "engine", "seconds", "equal"}.
+
+``--large`` adds a seeded 1,000,000-node road-like grid (``--side`` squared nodes): the CH
+build ("large-ch-build"), 1,000 x 1,000 many-to-many and one-to-all from 100 sources. Peers
+too slow for a whole large workload run a stated subset of origins (row key
+"scaled_from"): once with 1 origin and once with k, and the time is estimated as fixed
+cost + per-origin cost x all origins; "equal" compares those rows with locus.
 """
 
 from __future__ import annotations

@@ -49,6 +49,8 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Locations = SnappedPoints | npt.ArrayLike
+#: Matrices with fewer origins than this run their forward searches on the calling thread.
+_SERIAL_BELOW = 128
 
 
 @dataclass
@@ -304,10 +306,20 @@ def travel_time_array(
     o = _as_init(network, origins, as_origin=True)
     t = _as_init(network, destinations, as_origin=False)
     cutoff = np.inf if cutoff_s is None else float(cutoff_s)
-    out = _k.many_to_many(
-        ch.up_ptr, ch.up_adj, ch.up_w, ch.dn_ptr, ch.dn_adj, ch.dn_w,
-        o.ptr, ch.rank[o.nodes], o.d, t.ptr, ch.rank[t.nodes], t.d, cutoff, _nb.get_num_threads(),
-    )  # fmt: skip
+    nthreads = _nb.get_num_threads()
+    # few origins: stay on this thread (waking a busy second core costs more than it saves)
+    serial = len(o.ptr) - 1 < _SERIAL_BELOW
+    if serial:
+        _nb.set_num_threads(1)
+    try:
+        out = _k.many_to_many(
+            ch.up_ptr, ch.up_adj, ch.up_w, ch.dn_ptr, ch.dn_adj, ch.dn_w,
+            o.ptr, ch.rank[o.nodes], o.d, t.ptr, ch.rank[t.nodes], t.d, cutoff,
+            1 if serial else nthreads,
+        )  # fmt: skip
+    finally:
+        if serial:
+            _nb.set_num_threads(nthreads)
     if o.snapped is not None and t.snapped is not None:
         _same_segment(network, o.snapped, t.snapped, out)
         if cutoff_s is not None:
