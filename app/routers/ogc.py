@@ -17,7 +17,6 @@ from app.collections import (
     Collection,
     count_items,
     fetch_item,
-    fetch_items,
 )
 from app.dependencies import (
     CollectionDep,
@@ -39,6 +38,7 @@ from app.routers.common import (
     link,
     render,
 )
+from app.routers.tiles import cached_page
 
 router = APIRouter(tags=["OGC API Features"])
 
@@ -268,7 +268,7 @@ async def items(
         }
         return _json(body, GEOJSON, content_crs)
 
-    page = await fetch_items(conn, c, q, principal)
+    page = await cached_page(request, conn, c, q, principal)
     if page.has_more and page.last_fid is not None:
         next_url = request.url.remove_query_params(["offset", "after"]).include_query_params(
             after=page.last_fid

@@ -25,7 +25,14 @@ from fastapi import APIRouter, Query, Request, Response
 from psycopg import AsyncConnection
 
 from app.auth import Principal
-from app.collections import REGISTRY, Collection, fetch_tile
+from app.collections import (
+    REGISTRY,
+    Collection,
+    ItemsPage,
+    ItemsQuery,
+    fetch_items,
+    fetch_tile,
+)
 from app.dependencies import (
     CollectionDep,
     ConnectionDep,
@@ -96,11 +103,15 @@ def _union(
     )
 
 
-TileKey = tuple[str, str | None, tuple[str, ...], int, int, int]
+TileKey = tuple[Any, ...]
 
 
 class TileCache:
-    """A byte-bounded LRU of rendered tiles: ``(version, org, layers, z, x, y)`` → bytes."""
+    """A byte-bounded LRU of rendered responses keyed by data version and caller.
+
+    Tiles use ``(version, org, layers, z, x, y)``; items pages ``("items", version, org,
+    collection, query)`` (:func:`cached_page`).
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -123,6 +134,39 @@ class TileCache:
             self.size -= len(old) + 100
 
 
+def response_cache(request: Request) -> TileCache | None:
+    """The process's response cache (``LOCUS_TILE_CACHE_MB``; None when set to 0)."""
+    settings = request.app.state.settings
+    cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
+    if cache is None and settings.tile_cache_mb > 0:
+        cache = request.app.state.tile_cache = TileCache(int(settings.tile_cache_mb * 2**20))
+    return cache
+
+
+async def cached_page(
+    request: Request,
+    conn: AsyncConnection[Any],
+    c: Collection,
+    q: ItemsQuery,
+    principal: Principal,
+) -> ItemsPage:
+    """An items page through the response cache (same data version, caller and query)."""
+    cache = response_cache(request)
+    if cache is None:
+        return await fetch_items(conn, c, q, principal)
+    query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()) if k != "f")
+    key: TileKey = ("items", await _data_version(conn), principal.organisation, c.id, query)
+    hit = cache.get(key)
+    if hit is not None:
+        head, _, features = hit.decode().partition("\n")
+        returned, last_fid, has_more = json.loads(head)
+        return ItemsPage(features, returned, last_fid, has_more)
+    page = await fetch_items(conn, c, q, principal)
+    head = json.dumps([page.returned, page.last_fid, page.has_more])
+    cache.put(key, f"{head}\n{page.features_json}".encode())
+    return page
+
+
 async def _data_version(conn: AsyncConnection[Any]) -> str:
     """``count-maxid`` of ``data_loads``: changes with every committed load."""
     cur = await conn.execute("SELECT count(*), coalesce(max(id), 0) FROM data_loads")
@@ -141,10 +185,7 @@ async def _cached_tile(
     principal: Principal,
 ) -> Response:
     """The tile of ``layers`` (MVT layers concatenate byte-wise), through the cache."""
-    settings = request.app.state.settings
-    cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
-    if cache is None and settings.tile_cache_mb > 0:
-        cache = request.app.state.tile_cache = TileCache(int(settings.tile_cache_mb * 2**20))
+    cache = response_cache(request)
     if all(z < c.tile_minzoom or z > c.tile_maxzoom for c in layers):
         return _tile_response(b"", None, principal)  # no database needed
     version = await _data_version(conn)

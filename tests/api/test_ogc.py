@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -291,3 +292,33 @@ def test_feature_schema_types(client: TestClient) -> None:
     assert props["code"]["type"] == "string"
     links = client.get("/collections/areas").json()["links"]
     assert any(link["rel"] == "describedby" and link["href"].endswith("/schema") for link in links)
+
+
+def test_items_pages_are_cached_per_data_version(client: TestClient, api_database_url: str) -> None:
+    params = {"kind": "gp_practice", "limit": 100}
+    first = client.get("/collections/sites/items", params=params).json()
+    again = client.get("/collections/sites/items", params={**params, "f": "json"}).json()
+    assert again["features"] == first["features"]
+    with psycopg.connect(api_database_url.replace("+psycopg", ""), autocommit=True) as conn:
+        with conn.transaction():
+            load = conn.execute(
+                "INSERT INTO data_loads (dataset, region, file_name, sha256, started_at, status,"
+                " licence) VALUES ('cache-test', '', 'x.csv', 'x', now(), 'active', 'OGL')"
+                " RETURNING id"
+            ).fetchone()
+            assert load is not None
+            conn.execute(
+                "INSERT INTO sites (source, source_id, name, kind, geom, load_id) VALUES "
+                "('test', 'CACHE1', 'Cache Test Surgery', 'gp_practice', "
+                "ST_SetSRID(ST_MakePoint(486000, 309000), 27700), %s)",
+                (load[0],),
+            )
+        try:
+            # A new load is a new data version: the page is rebuilt, not served stale.
+            after = client.get("/collections/sites/items", params=params).json()
+            assert after["numberReturned"] == first["numberReturned"] + 1
+            assert "CACHE1" in {f["properties"]["source_id"] for f in after["features"]}
+        finally:
+            with conn.transaction():
+                conn.execute("DELETE FROM sites WHERE source_id = 'CACHE1'")
+                conn.execute("DELETE FROM data_loads WHERE id = %s", (load[0],))
