@@ -97,6 +97,9 @@ class Collection:
     projected_columns: tuple[tuple[int, str], ...] = ()
     keywords: tuple[str, ...] = ()
     attribution: str = ATTRIBUTION
+    #: In the all-layers tile (``/tiles/...`` without ``collections``). Layers with many
+    #: overlapping features per place (a travel time per area and site) are off by default.
+    default_tile_layer: bool = True
 
     def projected(self, srid: int) -> str | None:
         """The stored column holding the geometry in ``srid``, if there is one."""
@@ -228,6 +231,121 @@ REGISTRY: dict[str, Collection] = {
             ),
             tile_minzoom=11,
             keywords=("network", "OpenStreetMap"),
+        ),
+        Collection(
+            id="catchments",
+            title="Catchments",
+            description=(
+                "Stored catchment bands of sites by travel mode (nested isochrones, band_min "
+                "minutes) with the population inside each band; computed by the `catchments` "
+                "process. Visible when the site is."
+            ),
+            table="catchment_features",
+            geometry_type="MultiPolygon",
+            restricted_column="restricted",
+            organisation_column="organisation",
+            properties=(
+                Property("site_id", "integer", "the site (collection sites)", True),
+                Property("site_name"),
+                Property("site_kind", filterable=True),
+                Property("mode", filterable=True, description="travel mode"),
+                Property("band_min", "integer", "band upper limit, minutes", True),
+                Property("population", "number", "usual residents within the band"),
+                Property("network_load_id", "integer", "data load the band was computed on"),
+            ),
+            keywords=("catchment", "isochrone", "population"),
+        ),
+        Collection(
+            id="travel_times",
+            title="Travel times from areas to sites",
+            description=(
+                "Stored travel time from each area (its representative point) to each site by "
+                "mode: one feature per area and site, with the area's polygon. Filter by "
+                "site_id and mode for one site's access map. Visible when the site is."
+            ),
+            table="travel_time_features",
+            key=("mode", "site_id", "area_vintage", "area_code"),
+            key_types=(str, int, int, str),
+            geometry_type="MultiPolygon",
+            projected_columns=((3857, "geom_3857"), (4326, "geom_4326")),
+            restricted_column="restricted",
+            organisation_column="organisation",
+            properties=(
+                Property("mode", filterable=True, description="travel mode"),
+                Property("site_id", "integer", "the site (collection sites)", True),
+                Property("site_name"),
+                Property("site_kind", filterable=True),
+                Property("area_code", filterable=True, description="ONS area code"),
+                Property("area_vintage", "integer", "area boundary vintage", True),
+                Property("area_name"),
+                Property("seconds", "number", "travel time, seconds"),
+                Property("minutes", "number", "travel time, minutes (0.1)"),
+                Property("network_load_id", "integer", "data load the time was computed on"),
+            ),
+            default_tile_layer=False,
+            keywords=("travel time", "accessibility"),
+        ),
+        Collection(
+            id="hub_siting",
+            title="Hub siting results",
+            description=(
+                "Sites chosen by successful hub-siting jobs (one point per chosen site, rank "
+                "in the job's order) with what the job assigned to each: areas, demand and "
+                "demand-weighted mean and worst minutes. Filter by job_id. Visible when the "
+                "job is."
+            ),
+            table="hub_siting_features",
+            key=("job_id", "rank"),
+            key_types=(str, int),
+            restricted_column="restricted",
+            organisation_column="organisation",
+            properties=(
+                Property("job_id", filterable=True, description="the job (/jobs/{job_id})"),
+                Property("rank", "integer", "order of the site in the job's choice"),
+                Property("site_id", "integer", "the chosen site", True),
+                Property("name"),
+                Property("kind", filterable=True),
+                Property("kept", "boolean", "kept open by the job's inputs", True),
+                Property("objective", filterable=True, description="p-median, mclp, ..."),
+                Property("mode", filterable=True, description="travel mode"),
+                Property("p", "integer", "number of sites asked for"),
+                Property("areas_assigned", "integer", "areas served by this site"),
+                Property("demand_assigned", "number", "demand weight served by this site"),
+                Property("mean_minutes", "number", "demand-weighted mean travel time, min"),
+                Property("max_minutes", "number", "worst travel time of its areas, min"),
+                Property("finished_at", description="when the job finished (UTC)"),
+            ),
+            keywords=("location-allocation", "hub siting"),
+        ),
+        Collection(
+            id="estate_assets",
+            title="Estate assets",
+            description=(
+                "Located sites with estate figures (tenure, floor area, land, running and "
+                "backlog cost; ERIC, council registers, uploads), with running and backlog "
+                "cost per m² of gross internal floor area."
+            ),
+            table="estate_asset_features",
+            restricted_column="restricted",
+            organisation_column="organisation",
+            properties=(
+                Property("source_id", description="ERIC site code, UPRN or your asset id"),
+                Property("source", filterable=True, description="dataset the asset came from"),
+                Property("name"),
+                Property("kind", filterable=True),
+                Property("owner"),
+                Property("owner_type", filterable=True),
+                Property("status", filterable=True, description="active or closed"),
+                Property("tenure", filterable=True),
+                Property("gia_m2", "number", "gross internal floor area, m²"),
+                Property("land_ha", "number", "land area, hectares"),
+                Property("running_cost_gbp", "number", "running cost, £ per year"),
+                Property("backlog_gbp", "number", "backlog maintenance cost, £"),
+                Property("cost_per_m2_gbp", "number", "running cost per m² of floor area, £"),
+                Property("backlog_per_m2_gbp", "number", "backlog cost per m² of floor area, £"),
+                Property("postcode"),
+            ),
+            keywords=("estate", "ERIC", "assets"),
         ),
     )
 }
@@ -472,7 +590,12 @@ def tile_lonlat_bounds(z: int, x: int, y: int) -> tuple[float, float, float, flo
 
 
 def tile_statement(
-    c: Collection, z: int, x: int, y: int, principal: Principal
+    c: Collection,
+    z: int,
+    x: int,
+    y: int,
+    principal: Principal,
+    filters: dict[str, list[Any]] | None = None,
 ) -> tuple[sql.Composed, dict[str, Any]] | None:
     """``ST_AsMVT`` over ``ST_AsMVTGeom`` for one tile, or None when it cannot hold data."""
     west, south, east, north = tile_lonlat_bounds(z, x, y)
@@ -495,7 +618,13 @@ def tile_statement(
     else:
         geom = sql.SQL("ST_Transform({}, 3857)").format(_col(c.geometry_column))
         search_filter = _bbox_filter(c, clipped, 4326, params)
-    where = sql.SQL("{} AND {}").format(visibility(c, principal, params), search_filter)
+    where = sql.SQL(" AND ").join(
+        [
+            visibility(c, principal, params),
+            search_filter,
+            *_property_filters(c, filters or {}, params),
+        ]
+    )
     props = [
         sql.SQL("{}::text AS {}" if p.type == "date" else "{} AS {}").format(
             _value(p), sql.Identifier(p.name)
@@ -593,12 +722,18 @@ async def fetch_extent(
 
 
 async def fetch_tile(
-    conn: AsyncConnection[Any], c: Collection, z: int, x: int, y: int, principal: Principal
+    conn: AsyncConnection[Any],
+    c: Collection,
+    z: int,
+    x: int,
+    y: int,
+    principal: Principal,
+    filters: dict[str, list[Any]] | None = None,
 ) -> bytes:
     """Run :func:`tile_statement`: the MVT bytes (empty when no feature touches the tile)."""
     if z < c.tile_minzoom or z > c.tile_maxzoom:
         return b""
-    built = tile_statement(c, z, x, y, principal)
+    built = tile_statement(c, z, x, y, principal, filters)
     if built is None:
         return b""
     stmt, params = built

@@ -177,6 +177,29 @@ def _parse_value(raw: str, kind: str, parameter: str) -> Any:
     return raw
 
 
+def property_filters(
+    request: Request, collection: Collection, reserved: frozenset[str]
+) -> dict[str, list[Any]]:
+    """``name=value`` query parameters (not in ``reserved``) as filters on queryables.
+
+    A comma-separated value, or the parameter repeated, matches any of the values; a name that
+    is not a filterable property is a 400 naming it and the properties that are.
+    """
+    filters: dict[str, list[Any]] = {}
+    for name in request.query_params:
+        if name in reserved:
+            continue
+        prop = collection.get_property(name)
+        if prop is None or not prop.filterable:
+            allowed = ", ".join(p.name for p in collection.filterable)
+            raise InvalidParameter(
+                f"unknown parameter {name!r}; filterable properties: {allowed}", parameter=name
+            )
+        values = [v for raw in request.query_params.getlist(name) for v in raw.split(",")]
+        filters[name] = [_parse_value(v, prop.type, name) for v in values]
+    return filters
+
+
 def get_items_query(
     request: Request,
     collection: CollectionDep,
@@ -224,18 +247,7 @@ def get_items_query(
         after_key = collection.parse_fid(after)
         if after_key is None:
             raise InvalidParameter(f"after {after!r} is not a feature id", parameter="after")
-    filters: dict[str, list[Any]] = {}
-    for name in request.query_params:
-        if name in _ITEMS_PARAMS:
-            continue
-        prop = collection.get_property(name)
-        if prop is None or not prop.filterable:
-            allowed = ", ".join(p.name for p in collection.filterable)
-            raise InvalidParameter(
-                f"unknown parameter {name!r}; filterable properties: {allowed}", parameter=name
-            )
-        values = [v for raw in request.query_params.getlist(name) for v in raw.split(",")]
-        filters[name] = [_parse_value(v, prop.type, name) for v in values]
+    filters = property_filters(request, collection, _ITEMS_PARAMS)
     return ItemsQuery(
         limit=limit,
         offset=offset,
@@ -279,3 +291,11 @@ def get_tile(
 
 
 TileDep = Annotated[tuple[int, int, int], Depends(get_tile)]
+
+
+def get_tile_filters(request: Request, collection: CollectionDep) -> dict[str, list[Any]]:
+    """Property filters of a layer's tile request (``f`` is the only other parameter)."""
+    return property_filters(request, collection, frozenset({"f"}))
+
+
+TileFiltersDep = Annotated[dict[str, list[Any]], Depends(get_tile_filters)]

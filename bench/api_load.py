@@ -30,7 +30,8 @@ shared machine; ``loadavg_1m_before`` says how busy it was).
 
 Tile cache: with the default ``LOCUS_TILE_CACHE_MB`` the reference pass has rendered every
 tile once, so the timed run of ``tiles-z8-14`` is served from the server's warm cache (what a
-tile server does between data loads); the ``-nocache`` engine renders every tile.
+tile server does between data loads); items pages likewise. The ``-nocache`` engine
+(``LOCUS_TILE_CACHE_MB=0``) renders every tile and every page from the database.
 
 Correctness: before the load, every distinct URL is fetched once (one at a time) as the
 reference: its status and a SHA-256 of its body (for items, of the ``features`` array only,
@@ -424,7 +425,7 @@ def main() -> None:
     parser.add_argument(
         "--engines",
         default="1,2,2-nocache",
-        help="server set-ups to compare: uvicorn worker count, '-nocache' for no tile cache"
+        help="server set-ups to compare: uvicorn worker count, '-nocache' for no response cache"
         " (those run the tile workload only)",
     )
     parser.add_argument("--pool-max", type=int, help="LOCUS_POOL_MAX_SIZE per worker")
@@ -466,8 +467,8 @@ def main() -> None:
             if args.pool_max:
                 extra_env["LOCUS_POOL_MAX_SIZE"] = str(args.pool_max)
             engine_name = f"uvicorn-{workers}-worker{'s' if workers > 1 else ''}"
-            engine_name += "-no-tile-cache" if nocache else ""
-            spec_workloads = [w for w in chosen if not nocache or w.startswith("tiles")]
+            engine_name += "-no-cache" if nocache else ""
+            spec_workloads = chosen
             port = free_port()
             proc = start_server(url, workers, port, extra_env)
             try:

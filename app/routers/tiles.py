@@ -5,14 +5,17 @@ CRS's area of use or outside a layer's zoom range never reach the database; a ti
 feature is ``204 No Content``.
 
 Rendered tiles are kept in a per-process LRU (:class:`TileCache`, ``LOCUS_TILE_CACHE_MB``)
-keyed by the data version, the caller's organisation (what it may see), the layers and
-``z/x/y``. The data version is ``(count(*), max(id))`` of ``data_loads``, read before the
-tile is rendered: a load commits its rows and its ``data_loads`` row together, so a tile
-rendered after the version was read is never older than that version, and any later load
-changes the version (the count grows even when loads commit out of id order). Rows written
-outside the loaders (hand-made SQL) are not seen until the next load. The version is also
-the tile's ``ETag`` (with ``If-None-Match`` → 304); anonymous tiles are ``public``, tiles
+keyed by the data version, the caller's organisation (what it may see), the layers, any
+property filters and ``z/x/y``. The data version is ``(count(*), max(id))`` of
+``data_changes`` (migration 0008: one row per transaction that wrote a table a collection
+reads, committed with the data), read before the tile is rendered: a tile rendered after the
+version was read is never older than that version, and any later change moves the version
+(the count grows even when transactions commit out of id order). The version is also the
+tile's ``ETag`` (with ``If-None-Match`` → 304); anonymous tiles are ``public``, tiles
 rendered for an organisation ``private``.
+
+A layer's tiles take the same ``name=value`` property filters as its items
+(``/collections/travel_times/tiles/WebMercatorQuad/{z}/{x}/{y}?site_id=12&mode=drive``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from app.dependencies import (
     ConnectionDep,
     PrincipalDep,
     TileDep,
+    TileFiltersDep,
 )
 from app.errors import InvalidParameter
 from app.routers.common import JSON, MVT, base_url, collection_extent
@@ -168,8 +172,8 @@ async def cached_page(
 
 
 async def _data_version(conn: AsyncConnection[Any]) -> str:
-    """``count-maxid`` of ``data_loads``: changes with every committed load."""
-    cur = await conn.execute("SELECT count(*), coalesce(max(id), 0) FROM data_loads")
+    """``count-maxid`` of ``data_changes``: changes with every committed change of data."""
+    cur = await conn.execute("SELECT count(*), coalesce(max(id), 0) FROM data_changes")
     row = await cur.fetchone()
     assert row is not None
     return f"{row[0]}-{row[1]}"
@@ -183,6 +187,7 @@ async def _cached_tile(
     x: int,
     y: int,
     principal: Principal,
+    filters: dict[str, list[Any]] | None = None,
 ) -> Response:
     """The tile of ``layers`` (MVT layers concatenate byte-wise), through the cache."""
     cache = response_cache(request)
@@ -193,10 +198,11 @@ async def _cached_tile(
     etag = f'"{version}{"-" + org if org else ""}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=_cache_headers(etag, principal))
-    key: TileKey = (version, org, tuple(c.id for c in layers), z, x, y)
+    filter_key = tuple(sorted((k, tuple(v)) for k, v in (filters or {}).items()))
+    key: TileKey = (version, org, tuple(c.id for c in layers), filter_key, z, x, y)
     data = cache.get(key) if cache is not None else None
     if data is None:
-        data = b"".join([await fetch_tile(conn, c, z, x, y, principal) for c in layers])
+        data = b"".join([await fetch_tile(conn, c, z, x, y, principal, filters) for c in layers])
         if cache is not None:
             cache.put(key, data)
     return _tile_response(data, etag, principal)
@@ -239,17 +245,22 @@ async def collection_tile(
     request: Request,
     c: CollectionDep,
     tile: TileDep,
+    filters: TileFiltersDep,
     conn: ConnectionDep,
     principal: PrincipalDep,
 ) -> Response:
-    """The layer's features in tile ``z/x/y`` (XYZ: y counts from the north)."""
+    """The layer's features in tile ``z/x/y`` (XYZ: y counts from the north).
+
+    Other query parameters named after a queryable property filter by equality, as on
+    ``/items`` (``site_id=12&mode=drive``).
+    """
     z, x, y = tile
-    return await _cached_tile(request, conn, [c], z, x, y, principal)
+    return await _cached_tile(request, conn, [c], z, x, y, principal, filters)
 
 
 def _layers(collections: str | None) -> list[Collection]:
     if collections is None:
-        return list(REGISTRY.values())
+        return [c for c in REGISTRY.values() if c.default_tile_layer]
     names = [n for n in collections.split(",") if n]
     unknown = [n for n in names if n not in REGISTRY]
     if unknown or not names:
@@ -261,7 +272,8 @@ def _layers(collections: str | None) -> list[Collection]:
 
 
 _CollectionsParam = Annotated[
-    str | None, Query(description="comma-separated layer ids; default all")
+    str | None,
+    Query(description="comma-separated layer ids; default all but travel_times"),
 ]
 
 

@@ -61,7 +61,16 @@ def test_conformance_classes(client: TestClient) -> None:
 def test_collections_metadata(client: TestClient) -> None:
     doc = client.get("/collections").json()
     ids = [c["id"] for c in doc["collections"]]
-    assert ids == ["sites", "areas", "postcodes", "network_edges"]
+    assert ids == [
+        "sites",
+        "areas",
+        "postcodes",
+        "network_edges",
+        "catchments",
+        "travel_times",
+        "hub_siting",
+        "estate_assets",
+    ]
     sites = client.get("/collections/sites").json()
     assert sites["crs"] == [CRS84, BNG]
     assert sites["storageCrs"] == BNG

@@ -113,7 +113,10 @@ def test_all_layers_tilejson_and_tile(client: TestClient) -> None:
         "areas",
         "postcodes",
         "network_edges",
-    ]
+        "catchments",
+        "hub_siting",
+        "estate_assets",
+    ]  # travel_times (a polygon per area and site) only when asked for
     assert doc["tiles"][0].endswith("/tiles/WebMercatorQuad/{z}/{x}/{y}")
     x, y = _tile_of(-0.731, 52.633, 11)  # midway along the Oakham-Uppingham edge
     resp = client.get(f"/tiles/WebMercatorQuad/11/{x}/{y}")
