@@ -6,11 +6,17 @@ ready for JSON. Population in a catchment is counted **by representative point**
 inside a band when the travel time between its representative point and the site is within the
 band, and its whole population (Census 2021 age bands) counts — so band totals reconcile
 exactly with the census totals of the areas.
+
+Catchment bands have one implementation, :func:`catchment_bands`, on a
+:class:`CatchmentSource` (the mode's network or GTFS timetable, loaded once): the
+``/analysis/catchment/{site_id}`` endpoint and the ``catchments`` process (which stores the
+bands) both call it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +27,7 @@ from sqlalchemy import Connection, Engine, text
 from app.services.networks import get_network
 from app.services.traveltimes import site_points, snap
 from app.settings import get_settings
+from spatial.network import Network
 from spatial.traveltime import travel_time_array
 
 _TO_BNG = pyproj.Transformer.from_crs(4326, 27700, always_xy=True)
@@ -305,39 +312,224 @@ def area_times_to_site(engine: Engine, site_id: int, mode: str) -> tuple[Any, pd
     return site, areas.merge(times, on="code", how="left")
 
 
-def site_catchment(
-    engine: Engine, site_id: int, *, mode: str, bands_min: list[int]
-) -> dict[str, Any]:
-    """Catchment bands of a site: isochrone polygons and the population in each band."""
+@dataclass(frozen=True)
+class CatchmentSource:
+    """What the catchments of one mode are computed on, loaded once and reused across sites.
+
+    Road modes (drive, walk, cycle) hold the network of the active network load; ``transit``
+    holds the active GTFS feed's timetable and the isochrone options. ``load_id`` is the
+    ``data_loads`` id of that network or feed; ``metadata`` is what every result states.
+    """
+
+    engine: Engine
+    mode: str
+    load_id: int
+    metadata: dict[str, Any]
+    network: Network | None = None
+    timetable: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CatchmentBand:
+    """One band of a site's catchment.
+
+    ``geometry`` is the isochrone (shapely Polygon or MultiPolygon, EPSG:27700; empty when
+    nothing is reached), ``population`` the :func:`population_breakdown` of the areas whose
+    representative point is within ``band_min`` minutes of the site, ``extra`` mode-specific
+    properties (transit: ``stops_reached``).
+    """
+
+    band_min: int
+    geometry: Any
+    population: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def multipolygon(self) -> Any:
+        """The polygon as a shapely MultiPolygon (EPSG:27700), as stored in ``catchments``."""
+        import shapely
+
+        geom = self.geometry
+        if geom is None or geom.is_empty:
+            return shapely.MultiPolygon()
+        if isinstance(geom, shapely.MultiPolygon):
+            return geom
+        if isinstance(geom, shapely.Polygon):
+            return shapely.MultiPolygon([geom])
+        raise TypeError(f"band {self.band_min}: expected a polygon, got {geom.geom_type}")
+
+
+@dataclass(frozen=True)
+class SiteCatchment:
+    """The catchment bands of one site by one mode, widest band first.
+
+    ``reachable`` is False (with the reason in ``detail``) when the site is beyond the snap
+    limit of the mode's network: its bands are then empty.
+    """
+
+    site_id: int
+    mode: str
+    load_id: int
+    bands: list[CatchmentBand]
+    metadata: dict[str, Any]
+    reachable: bool = True
+    detail: str | None = None
+
+
+def catchment_source(engine: Engine, mode: str) -> CatchmentSource:
+    """Load what catchments of ``mode`` are computed on (once; reuse it across sites).
+
+    Raises
+    ------
+    NoNetworkError
+        When no network of that mode (``NoFeedError``: no GTFS feed) is loaded.
+    """
     if mode == "transit":
         from app.services import transit_analysis
 
-        return transit_analysis.site_catchment(engine, site_id, bands_min=bands_min)
-    from spatial.catchment import isochrones
-
-    site, areas = area_times_to_site(engine, site_id, mode)
+        return transit_analysis.catchment_source(engine)
     network = get_network(engine, mode)
-    origin = snap(network, pd.DataFrame({"key": [site.id], "x": [site.x], "y": [site.y]}), "key")
-    polygons = isochrones(network, origin, bands_min=bands_min)
-    features = []
-    seconds = areas["seconds"].to_numpy(dtype=float)
-    bands_geoms = zip(polygons["band_min"].astype(int), polygons.geometry, strict=True)
-    for band, geom in sorted(bands_geoms, key=lambda bg: -bg[0]):
-        mask = np.nan_to_num(seconds, nan=np.inf) <= band * 60.0
-        props = {"band_min": band, **population_breakdown(areas, mask)}
-        features.append({"type": "Feature", "geometry": _geojson_wgs84(geom), "properties": props})
-    total = float(areas["population"].sum())
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        "site": site_summary(site),
-        "total_population": round(total, 1),
-        "metadata": {
+    return CatchmentSource(
+        engine=engine,
+        mode=mode,
+        load_id=int(network.metadata["network_load_id"]),
+        metadata={
             **network_metadata(mode),
             "population_method": POPULATION_METHOD,
             "direction": "from each area's representative point to the site",
             "isochrone_method": "reachable edges cut at the band time, buffered and unioned",
         },
+        network=network,
+    )
+
+
+def catchment_bands(
+    source: CatchmentSource,
+    site: Any,
+    areas: pd.DataFrame,
+    seconds: np.ndarray[Any, Any],
+    *,
+    bands_min: Sequence[int],
+) -> SiteCatchment:
+    """Catchment bands of one site: the isochrone polygon and the population of each band.
+
+    Parameters
+    ----------
+    source : CatchmentSource
+        The mode's network or feed, from :func:`catchment_source`.
+    site : row
+        The site: ``id``, ``x``, ``y`` (EPSG:27700 metres).
+    areas : pandas.DataFrame
+        The :func:`area_table` of the areas counted.
+    seconds : numpy.ndarray
+        Travel time in seconds from each area (row of ``areas``) to the site; NaN or inf
+        where unreachable.
+    bands_min : sequence of int
+        Band limits in minutes.
+
+    Returns
+    -------
+    SiteCatchment
+        One :class:`CatchmentBand` per distinct band, widest first.
+    """
+    if source.mode == "transit":
+        from app.services import transit_analysis
+
+        polygons, metadata = transit_analysis.band_polygons(source, site, bands_min)
+        reachable, detail = True, None
+    else:
+        polygons, reachable, detail = _road_band_polygons(source, site, bands_min)
+        metadata = source.metadata
+    within = np.nan_to_num(np.asarray(seconds, dtype=float), nan=np.inf)
+    bands = [
+        CatchmentBand(band, geom, population_breakdown(areas, within <= band * 60.0), extra)
+        for band, geom, extra in sorted(polygons, key=lambda p: -p[0])
+    ]
+    return SiteCatchment(
+        site_id=int(site.id),
+        mode=source.mode,
+        load_id=source.load_id,
+        bands=bands,
+        metadata=metadata,
+        reachable=reachable,
+        detail=detail,
+    )
+
+
+def _road_band_polygons(
+    source: CatchmentSource, site: Any, bands_min: Sequence[int]
+) -> tuple[list[tuple[int, Any, dict[str, Any]]], bool, str | None]:
+    """Isochrones of a site on a road network: ``(band, polygon, {})``, reachable, reason."""
+    from spatial.catchment import isochrones
+
+    network = source.network
+    assert network is not None
+    origin = snap(network, pd.DataFrame({"key": [site.id], "x": [site.x], "y": [site.y]}), "key")
+    polygons = isochrones(network, origin, bands_min=list(bands_min))
+    rows: list[tuple[int, Any, dict[str, Any]]] = [
+        (int(band), geom, {})
+        for band, geom in zip(polygons["band_min"], polygons.geometry, strict=True)
+    ]
+    if bool(origin.reachable[0]):
+        return rows, True, None
+    detail = (
+        f"the site is {origin.snap_distance_m[0]:.0f} m from the nearest {source.mode} edge, "
+        f"beyond the {get_settings().max_snap_distance_m:.0f} m snap limit"
+    )
+    return rows, False, detail
+
+
+def area_seconds_on_network(
+    source: CatchmentSource, areas: pd.DataFrame, sites: pd.DataFrame
+) -> np.ndarray[Any, Any]:
+    """Travel times computed now (not stored): seconds, areas × sites (inf: unreachable).
+
+    From each area's representative point (``areas``: ``x, y``) to each site (``sites``:
+    ``id, x, y``), on the source's network, or for transit on its timetable with the
+    configured window and percentile, as the stored ``travel_times`` are computed.
+    """
+    if source.mode == "transit":
+        from app.services import transit
+
+        origins = pd.DataFrame({"id": np.arange(len(areas)), "x": areas["x"], "y": areas["y"]})
+        targets = pd.DataFrame({"id": np.arange(len(sites)), "x": sites["x"], "y": sites["y"]})
+        frame, _ = transit.travel_times(source.engine, origins, targets)
+        out = np.full((len(areas), len(sites)), np.inf)
+        secs = frame["seconds"].to_numpy(dtype=float)
+        out[frame["from_id"].to_numpy(dtype=np.int64), frame["to_id"].to_numpy(dtype=np.int64)] = (
+            np.nan_to_num(secs, nan=np.inf)
+        )
+        return out
+    network = source.network
+    assert network is not None
+    points = pd.DataFrame({"k": np.arange(len(areas)), "x": areas["x"], "y": areas["y"]})
+    return travel_time_array(network, snap(network, points, "k"), snap(network, sites, "id"))
+
+
+def site_catchment(
+    engine: Engine, site_id: int, *, mode: str, bands_min: list[int]
+) -> dict[str, Any]:
+    """Catchment bands of a site: isochrone polygons and the population in each band."""
+    site, areas = area_times_to_site(engine, site_id, mode)
+    source = catchment_source(engine, mode)
+    result = catchment_bands(
+        source, site, areas, areas["seconds"].to_numpy(dtype=float), bands_min=bands_min
+    )
+    features = [
+        {
+            "type": "Feature",
+            "geometry": _geojson_wgs84(band.geometry),
+            "properties": {"band_min": band.band_min, **band.extra, **band.population},
+        }
+        for band in result.bands
+    ]
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "site": site_summary(site),
+        "total_population": round(float(areas["population"].sum()), 1),
+        "metadata": result.metadata,
     }
 
 

@@ -8,6 +8,7 @@ window, percentile and walk model, which every result states in its metadata.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,13 +19,10 @@ from app.services import transit
 from app.services.analysis import (
     POPULATION_METHOD,
     AnalysisInputError,
+    CatchmentSource,
     Origin,
-    _geojson_wgs84,
     area_table,
-    area_times_to_site,
     nearest_results,
-    population_breakdown,
-    site_summary,
 )
 from app.services.traveltimes import site_points
 from spatial.transit import transit_isochrone
@@ -61,13 +59,40 @@ def nearest_sites(engine: Engine, origin: Origin, *, kind: str, n: int) -> dict[
     return result
 
 
-def site_catchment(engine: Engine, site_id: int, *, bands_min: list[int]) -> dict[str, Any]:
-    """Transit catchment bands of a site: isochrone polygons and the population per band."""
+def catchment_source(engine: Engine) -> CatchmentSource:
+    """The active feed's timetable and isochrone options, loaded once for many sites.
+
+    Raises
+    ------
+    NoFeedError
+        When no GTFS feed is loaded (HTTP 503).
+    """
     feed, timetable = transit.get_timetable(engine)
-    site, areas = area_times_to_site(engine, site_id, transit.MODE)
-    opts = transit.matrix_options(engine, timetable)
+    return CatchmentSource(
+        engine=engine,
+        mode=transit.MODE,
+        load_id=feed.load_id,
+        metadata={
+            **transit.parameters(engine, feed, timetable),
+            "population_method": POPULATION_METHOD,
+            "direction": (
+                "populations: stored times from each area's representative point to the site; "
+                "polygons: journeys departing the site in the window (walk legs straight-line "
+                "x detour factor)"
+            ),
+        },
+        timetable=timetable,
+        options=transit.matrix_options(engine, timetable),
+    )
+
+
+def band_polygons(
+    source: CatchmentSource, site: Any, bands_min: Sequence[int]
+) -> tuple[list[tuple[int, Any, dict[str, Any]]], dict[str, Any]]:
+    """Transit isochrones of a site: ``(band, polygon, {"stops_reached": n})`` and metadata."""
+    opts = source.options
     iso = transit_isochrone(
-        timetable,
+        source.timetable,
         (float(site.x), float(site.y)),
         bands_s=[b * 60 for b in bands_min],
         percentile=opts["percentiles"][0],
@@ -80,34 +105,11 @@ def site_catchment(engine: Engine, site_id: int, *, bands_min: list[int]) -> dic
         max_transfers=opts["max_transfers"],
         transfer_slack_s=opts["transfer_slack_s"],
     )
-    seconds = np.nan_to_num(areas["seconds"].to_numpy(dtype=float), nan=np.inf)
-    features = []
-    for row in iso.sort_values("band_s", ascending=False).itertuples():
-        band = int(row.band_s) // 60
-        props = {
-            "band_min": band,
-            "stops_reached": int(row.n_stops),
-            **population_breakdown(areas, seconds <= band * 60.0),
-        }
-        features.append(
-            {"type": "Feature", "geometry": _geojson_wgs84(row.geometry), "properties": props}
-        )
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        "site": site_summary(site),
-        "total_population": round(float(areas["population"].sum()), 1),
-        "metadata": {
-            **iso.attrs["metadata"],
-            **transit.parameters(engine, feed, timetable),
-            "population_method": POPULATION_METHOD,
-            "direction": (
-                "populations: stored times from each area's representative point to the site; "
-                "polygons: journeys departing the site in the window (walk legs straight-line "
-                "x detour factor)"
-            ),
-        },
-    }
+    rows = [
+        (int(row.band_s) // 60, row.geometry, {"stops_reached": int(row.n_stops)})
+        for row in iso.itertuples()
+    ]
+    return rows, {**iso.attrs["metadata"], **source.metadata}
 
 
 def population_within_point(

@@ -72,7 +72,14 @@ def test_process_list_and_description(db_url: str) -> None:
     with client() as c:
         listing = c.get("/processes").json()
         ids = {p["id"] for p in listing["processes"]}
-        assert ids == {"hub-siting", "travel-times", "echo", "scenario-evaluation", "colocation"}
+        assert ids == {
+            "hub-siting",
+            "travel-times",
+            "echo",
+            "scenario-evaluation",
+            "colocation",
+            "catchments",
+        }
         hub = c.get("/processes/hub-siting").json()
         assert set(hub["inputs"]) == {
             "p",
