@@ -174,8 +174,9 @@ REGISTRY: dict[str, Collection] = {
             title="Statistical areas",
             description=(
                 "LSOA/MSOA boundaries with population (latest source), people aged 65+ and "
-                "IMD 2019 decile (1 = most deprived; LSOA 2011 codes, null where a 2021 code "
-                "has no 2011 equal)."
+                "IMD 2019 decile (1 = most deprived; published on LSOA 2011 codes: a 2021 code "
+                "with no 2011 equal takes the decile of the best-fit LSOA 2011, the one "
+                "containing its representative point, named in imd_source_code)."
             ),
             table="areas_features",
             extent_table="areas",
@@ -190,6 +191,12 @@ REGISTRY: dict[str, Collection] = {
                 Property("population", "number", "usual residents, latest source"),
                 Property("pop_65_plus", "number", "residents aged 65 and over"),
                 Property("imd_decile", "integer", "IMD 2019 decile, 1 = most deprived", True),
+                Property(
+                    "imd_source_code",
+                    description="LSOA 2011 code the IMD decile comes from: the area's own code, "
+                    "or the best-fit LSOA 2011 for a 2021 code with no 2011 equal",
+                    filterable=True,
+                ),
             ),
             keywords=("population", "deprivation", "LSOA"),
         ),

@@ -8,7 +8,7 @@ kinds that the job's organisation may see. Demand weights:
 - ``pop_65_plus``: people aged 65 and over;
 - ``need``: population × (1 + (10 − IMD decile) / 9): weight 2 in the most deprived decile,
   1 in the least deprived, 1 where no decile is known (IMD 2019 is on 2011 LSOA codes; a 2021
-  area gets a decile only where its code is unchanged).
+  area whose code changed takes the decile of its best-fit 2011 LSOA, ``imd_source_code``).
 
 Objectives (models from :mod:`spatial.allocation`): ``p-median`` (minimise weighted travel
 time), ``mclp`` (maximise weight within ``minutes``), ``p-center`` (minimise the worst time),

@@ -177,7 +177,7 @@ def population_breakdown(areas: pd.DataFrame, mask: np.ndarray[Any, Any]) -> dic
         "areas": len(chosen),
         "by_age": by_age,
         # Deciles 1 (most deprived) to 10, always all ten; people in areas with no IMD 2019
-        # decile (LSOA 2021 codes new since 2011) are counted apart.
+        # decile (not even a best-fit LSOA 2011 one, migration 0009) are counted apart.
         "by_imd_decile": by_imd,
         "imd_unknown": round(float(chosen.loc[deciles == 0, "population"].sum()), 1),
     }

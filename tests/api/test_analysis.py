@@ -73,6 +73,8 @@ def test_oakham_60_minute_drive_catchment_holds_the_whole_county(
         assert sum(p["by_age"].values()) == pytest.approx(p["population"])
         assert list(p["by_imd_decile"]) == [str(d) for d in range(1, 11)]
         assert sum(p["by_imd_decile"].values()) + p["imd_unknown"] == pytest.approx(p["population"])
+    # Every Rutland LSOA 2021 has a decile (split 2011 codes take their best fit, 0009).
+    assert bands[60]["properties"]["imd_unknown"] == 0
     assert list(bands[60]["properties"]["by_age"]) == [
         "0-15",
         "16-24",

@@ -25,6 +25,20 @@ def test_rutland_areas_population_and_imd(rutland_client: TestClient) -> None:
     ).json()
     assert lsoa21["numberReturned"] == 26
     assert sum(f["properties"]["population"] for f in lsoa21["features"]) == 41_043
+    # IMD 2019 is on 2011 codes; the five split 2021 codes take their best-fit 2011 decile.
+    best_fit = {
+        f["properties"]["code"]: f["properties"]["imd_source_code"]
+        for f in lsoa21["features"]
+        if f["properties"]["imd_source_code"] != f["properties"]["code"]
+    }
+    assert best_fit == {
+        "E01035102": "E01013801",
+        "E01035103": "E01013801",
+        "E01035104": "E01013801",
+        "E01035105": "E01013802",
+        "E01035106": "E01013802",
+    }
+    assert all(1 <= f["properties"]["imd_decile"] <= 10 for f in lsoa21["features"])
     lsoa11 = rutland_client.get(
         "/collections/areas/items", params={"vintage": 2011, "level": "lsoa", "limit": 100}
     ).json()
