@@ -107,16 +107,22 @@ def loads() -> None:
 
     from app.db import get_engine
 
-    table = Table("id", "dataset", "region", "file", "vintage", "loaded", "rejected", "status")
+    table = Table(
+        "id", "dataset", "region", "file", "vintage", "loaded", "rejected", "status", "changes"
+    )
     with get_engine().connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT id, dataset, region, file_name, vintage, rows_loaded, rows_rejected, "
-                "status FROM data_loads ORDER BY id DESC"
+                "status, changes FROM data_loads ORDER BY id DESC"
             )
         ).all()
     for r in rows:
-        table.add_row(*(str(v) if v is not None else "" for v in r))
+        changes = "; ".join(
+            f"{name} +{c['added']} -{c['removed']} ~{c['changed']}"
+            for name, c in (r.changes or {}).items()
+        )
+        table.add_row(*(str(v) if v is not None else "" for v in r[:-1]), changes)
     Console().print(table)
 
 
@@ -307,6 +313,10 @@ def _print_summary(summary: object) -> None:
     table.add_row("rows rejected", f"{summary.rows_rejected:,}")
     if summary.superseded:
         table.add_row("replaced loads", ", ".join(map(str, summary.superseded)))
+    for name, changes in summary.changes.items():
+        table.add_row(f"changes in {name}", changes.describe())
+        for kind, examples in changes.examples.items():
+            table.add_row(f"  {kind}", "; ".join(examples))
     for note in summary.notes:
         table.add_row("note", note)
     Console().print(table)

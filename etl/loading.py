@@ -8,10 +8,18 @@ numbers and reasons). :func:`load_parsed` then, in one transaction:
    region — loading a file twice changes nothing;
 2. refuses the load when rows were rejected (unless the caller allows a number of rejects):
    the error names the file, each row and its reason, and nothing is written;
-3. copies each frame into a temporary staging table (``COPY``), deletes the rows of the
-   previous active load of the same dataset and region, inserts the staged rows and marks the
+3. copies each frame into a temporary staging table (``COPY``), replaces the rows of the
+   previous active load of the same dataset and region with the staged rows and marks the
    previous load ``superseded`` — so readers of the database see either the old data or the new,
    never a mix, and an interrupted load rolls back to exactly what was there.
+
+Sites, areas and postcodes keep their identity across reloads (:data:`STABLE_KEYS`): a row of
+the new file whose natural key (ODS code, area code, postcode) was in the previous load updates
+that row in place, keeping its ``id``, so saved scenarios, stored travel times and catchments
+that refer to a site by id survive the quarterly reload of a newer file. The same comparison
+gives the load's change report (:class:`TableChanges`: rows added, removed, changed — with the
+columns that changed — and unchanged), kept in ``data_loads.changes`` and printed by
+``locus load``. Catchments of a site that moved are deleted (they described the old place).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +68,38 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 MAX_REJECTS_SHOWN = 50
+
+#: Natural keys of the tables whose rows keep their ``id`` when a newer file replaces a load.
+STABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "sites": ("source", "source_id"),
+    "areas": ("code", "vintage"),
+    "postcodes": ("postcode", "source"),
+}
+#: Columns that make a change-report example readable (shown after the key).
+_LABEL_COLUMNS: dict[str, str] = {"sites": "name", "areas": "name"}
+MAX_CHANGE_EXAMPLES = 20
+
+
+@dataclass
+class TableChanges:
+    """How a load changed one table against the load(s) it replaced.
+
+    ``examples`` lists up to :data:`MAX_CHANGE_EXAMPLES` keys per kind of change (``"C82044
+    EMPINGHAM SURGERY"``; for ``changed`` with the changed columns in brackets).
+    """
+
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """``+3 added, -1 removed, ~2 changed, 40 unchanged``."""
+        return (
+            f"+{self.added} added, -{self.removed} removed, ~{self.changed} changed, "
+            f"{self.unchanged} unchanged"
+        )
 
 
 @dataclass(frozen=True)
@@ -119,6 +159,7 @@ class LoadSummary:
     superseded: list[int]
     vintage: str | None
     notes: list[str]
+    changes: dict[str, TableChanges] = field(default_factory=dict)
 
 
 @dataclass
@@ -225,7 +266,12 @@ def _copy_value(value: Any) -> Any:
 
 def _stage_and_swap(
     conn: Connection, table: str, frame: pd.DataFrame, load_id: int, old_loads: list[int]
-) -> int:
+) -> TableChanges | None:
+    """Stage ``frame`` and swap it in for the rows of ``old_loads``.
+
+    Tables with a natural key (:data:`STABLE_KEYS`) are merged (rows keep their ids) and the
+    changes are returned; other tables are replaced wholesale (returns None).
+    """
     stage = f"_stage_{table}"
     columns = [c for c in frame.columns if c != "load_id"]
     geom_cols = set(GEOMETRY_COLUMNS[table])
@@ -240,13 +286,102 @@ def _stage_and_swap(
             copy.write_row([*(_copy_value(v) for v in row), load_id])
     for col in geom_cols & set(columns):
         conn.exec_driver_sql(f"UPDATE {stage} SET {col} = ST_SetSRID({col}, {BNG})")
+    keys = STABLE_KEYS.get(table)
+    if keys is not None and set(keys) <= set(columns):
+        return _merge(conn, table, stage, columns, keys, load_id, old_loads)
     if old_loads:
         conn.execute(
             text(f"DELETE FROM {table} WHERE load_id = ANY(:ids)"),
             {"ids": old_loads},
         )
     conn.exec_driver_sql(f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage}")
-    return len(frame)
+    return None
+
+
+def _merge(
+    conn: Connection,
+    table: str,
+    stage: str,
+    columns: list[str],
+    keys: tuple[str, ...],
+    load_id: int,
+    old_loads: list[int],
+) -> TableChanges:
+    """Update matching rows of ``old_loads`` in place, delete the rest, insert the new ones.
+
+    Table and column names come from the reader's frame and the registry, never from a file.
+    """
+    data = [c for c in columns if c not in keys]
+    match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    label_col = _LABEL_COLUMNS.get(table)
+
+    def label(alias: str) -> str:
+        parts = [f"{alias}.{k}" for k in keys if k != "source"] or [f"{alias}.{keys[0]}"]
+        if label_col:
+            parts.append(f"{alias}.{label_col}")
+        return f"concat_ws(' ', {', '.join(parts)})"
+
+    changes = TableChanges()
+    params = {"old": old_loads, "new": load_id}
+    if old_loads:
+        differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in data) or "FALSE"
+        which = ", ".join(f"CASE WHEN t.{c} IS DISTINCT FROM s.{c} THEN '{c}' END" for c in data)
+        rows = conn.execute(
+            text(
+                f"SELECT {label('s')}, ({differs}), "
+                f"array_remove(ARRAY[{which or 'NULL'}]::text[], NULL) "
+                f"FROM {stage} AS s JOIN {table} AS t ON {match} "
+                f"WHERE t.load_id = ANY(:old) ORDER BY 1"
+            ),
+            params,
+        ).all()
+        changed = [r for r in rows if r[1]]
+        changes.changed = len(changed)
+        changes.unchanged = len(rows) - len(changed)
+        changes.examples["changed"] = [
+            f"{r[0]} ({', '.join(r[2])})" for r in changed[:MAX_CHANGE_EXAMPLES]
+        ]
+        if table == "sites" and "geom" in data:
+            # A catchment describes the old place of a site that moved.
+            conn.execute(
+                text(
+                    f"DELETE FROM catchments WHERE site_id IN (SELECT t.id FROM {stage} AS s "
+                    f"JOIN sites AS t ON {match} WHERE t.load_id = ANY(:old) "
+                    f"AND t.geom IS DISTINCT FROM s.geom)"
+                ),
+                params,
+            )
+        assignments = ", ".join([*(f"{c} = s.{c}" for c in data), "load_id = :new"])
+        conn.execute(
+            text(
+                f"UPDATE {table} AS t SET {assignments} FROM {stage} AS s "
+                f"WHERE {match} AND t.load_id = ANY(:old)"
+            ),
+            params,
+        )
+        removed = conn.execute(
+            text(f"DELETE FROM {table} AS t WHERE t.load_id = ANY(:old) RETURNING {label('t')}"),
+            params,
+        ).scalars()
+        gone = sorted(removed)
+        changes.removed = len(gone)
+        changes.examples["removed"] = gone[:MAX_CHANGE_EXAMPLES]
+    column_list = ", ".join([*columns, "load_id"])
+    # Rows matched above now carry the new load id; a key held by another load (another
+    # region's) is not skipped here, so it still fails on the unique constraint.
+    added = conn.execute(
+        text(
+            f"INSERT INTO {table} ({column_list}) SELECT {column_list} FROM {stage} AS s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {match} AND t.load_id = :new) "
+            f"RETURNING {label(table)}"
+        ),
+        params,
+    ).scalars()
+    new = sorted(added)
+    changes.added = len(new)
+    changes.examples["added"] = new[:MAX_CHANGE_EXAMPLES]
+    changes.examples = {k: v for k, v in changes.examples.items() if v}
+    return changes
 
 
 def advisory_xact_lock(conn: Connection, key: str) -> None:
@@ -392,9 +527,13 @@ def load_parsed(
             },
         ).scalar_one()
         loaded: dict[str, int] = {}
+        changes: dict[str, TableChanges] = {}
         for table, frame in parsed.tables.items():
             clean = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
-            loaded[table] = _stage_and_swap(conn, table, clean, load_id, old_ids)
+            table_changes = _stage_and_swap(conn, table, clean, load_id, old_ids)
+            loaded[table] = len(clean)
+            if table_changes is not None:
+                changes[table] = table_changes
         # Tables the old loads wrote but this one does not: their rows go too.
         for table in GEOMETRY_COLUMNS:
             if table not in parsed.tables and old_ids:
@@ -407,8 +546,16 @@ def load_parsed(
                 {"ids": old_ids},
             )
         conn.execute(
-            text("UPDATE data_loads SET rows_loaded = :n, finished_at = :t WHERE id = :id"),
-            {"n": sum(loaded.values()), "t": dt.datetime.now(dt.UTC), "id": load_id},
+            text(
+                "UPDATE data_loads SET rows_loaded = :n, finished_at = :t,"
+                " changes = CAST(:changes AS jsonb) WHERE id = :id"
+            ),
+            {
+                "n": sum(loaded.values()),
+                "t": dt.datetime.now(dt.UTC),
+                "id": load_id,
+                "changes": json.dumps({t: asdict(c) for t, c in changes.items()}),
+            },
         )
     return LoadSummary(
         dataset=parsed.dataset,
@@ -422,6 +569,7 @@ def load_parsed(
         superseded=old_ids,
         vintage=parsed.vintage,
         notes=parsed.notes,
+        changes=changes,
     )
 
 

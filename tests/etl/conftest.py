@@ -1,8 +1,8 @@
 """Fixtures for the ETL tests: a database of their own with the Rutland bundle loaded.
 
-The ETL tests replace loads (a newer epraccur, then the original again), which gives sites
-new ids; they run in their own throwaway database so the shared session database the API and
-analysis tests use keeps its computed travel times.
+The ETL tests replace loads (a newer epraccur, then the original again: a practice removed
+and re-added gets a new id); they run in their own throwaway database so the shared session
+database the API and analysis tests use keeps its sites and computed travel times.
 """
 
 from __future__ import annotations

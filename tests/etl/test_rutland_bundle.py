@@ -141,19 +141,52 @@ def test_loading_the_same_files_again_changes_nothing(
     assert checksums(db_engine) == before
 
 
+def _site_ids(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT source_id, id FROM sites WHERE source = 'ods-epraccur'"))
+        return {str(code): int(i) for code, i in rows}
+
+
 def test_newer_epraccur_replaces_older_and_keeps_both_records(
     db_engine: Engine, rutland: dict[str, LoadSummary], data_dir: Path, tmp_path: Path
 ) -> None:
+    """A newer file: one practice renamed, one moved, one gone; the others keep their ids.
+
+    Stored results that name a site by id (a travel time, a catchment) survive for the
+    practices that stay; the moved practice loses its catchment; the change report lists it all.
+    """
     original = data_dir / "england" / "epraccur.csv"
     newer = tmp_path / "epraccur.csv"
     newer.write_bytes(
-        original.read_bytes().replace(
-            b'"C82044","EMPINGHAM MEDICAL CENTRE"', b'"C82044","EMPINGHAM SURGERY"'
+        b"".join(
+            line.replace(b'"C82044","EMPINGHAM MEDICAL CENTRE"', b'"C82044","EMPINGHAM SURGERY"')
+            for line in original.read_bytes().splitlines(keepends=True)
+            if not line.startswith(b'"C82649"')
         )
     )
+    geo = (data_dir / "england" / "gp_practices_geo.csv").read_bytes()
     (tmp_path / "gp_practices_geo.csv").write_bytes(
-        (data_dir / "england" / "gp_practices_geo.csv").read_bytes()
+        geo.replace(b"52.6718736,-0.7384595", b"52.6728736,-0.7384595")  # Oakham, 111 m north
     )
+    ids_before = _site_ids(db_engine)
+    uppingham, oakham = ids_before["C82077"], ids_before["C82010"]
+    with db_engine.begin() as conn:
+        for site in (uppingham, oakham):
+            conn.execute(
+                text(
+                    "INSERT INTO travel_times (mode, area_code, area_vintage, site_id, seconds,"
+                    " network_load_id) VALUES ('drive', 'E01013787', 2021, :s, 600, :l)"
+                ),
+                {"s": site, "l": rutland["lsoa21"].load_id},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO catchments (site_id, mode, band_min, population,"
+                    " network_load_id, geom) SELECT :s, 'drive', 10, 1000, :l,"
+                    " ST_Multi(ST_Buffer(geom, 2000)) FROM sites WHERE id = :s"
+                ),
+                {"s": site, "l": rutland["lsoa21"].load_id},
+            )
     summary = load_dataset(db_engine, "gp-practices", newer, region=RUTLAND)
     try:
         assert summary.status == "loaded"
@@ -169,19 +202,53 @@ def test_newer_epraccur_replaces_older_and_keeps_both_records(
             name = conn.execute(
                 text("SELECT name FROM sites WHERE source_id = 'C82044'")
             ).scalar_one()
-            n_sites = conn.execute(
-                text("SELECT count(*) FROM sites WHERE source = 'ods-epraccur'")
+            kept = conn.execute(
+                text("SELECT site_id FROM travel_times WHERE site_id = ANY(:s) ORDER BY 1"),
+                {"s": [uppingham, oakham]},
+            ).scalars()
+            catchment_sites = conn.execute(
+                text("SELECT site_id FROM catchments WHERE site_id = ANY(:s)"),
+                {"s": [uppingham, oakham]},
+            ).scalars()
+            recorded = conn.execute(
+                text("SELECT changes FROM data_loads WHERE id = :i"), {"i": summary.load_id}
             ).scalar_one()
+            assert list(kept) == sorted([uppingham, oakham])
+            # Oakham moved: its catchment described the old place; Uppingham's is kept.
+            assert list(catchment_sites) == [uppingham]
         assert [tuple(r) for r in loads] == [
             (rutland["gp-practices"].load_id, "superseded"),
             (summary.load_id, "active"),
         ]
         assert name == "EMPINGHAM SURGERY"
-        assert n_sites == rutland["gp-practices"].rows_loaded["sites"]
+        ids_after = _site_ids(db_engine)
+        assert set(ids_before) - set(ids_after) == {"C82649"}
+        assert all(ids_after[code] == i for code, i in ids_before.items() if code != "C82649")
+        changes = summary.changes["sites"]
+        # The out-of-hours centre and the minor-injuries unit share Oakham's building (UPRN):
+        # they moved with it. A practice's owner is the practice itself.
+        assert (changes.added, changes.removed, changes.changed) == (0, 1, 4)
+        assert changes.unchanged == len(ids_before) - 5
+        assert changes.examples["removed"] == ["C82649 MARKET OVERTON & SOMERBY SURGERIES"]
+        assert changes.examples["changed"] == [
+            "C82010 OAKHAM MEDICAL PRACTICE (geom)",
+            "C82044 EMPINGHAM SURGERY (name, owner)",
+            "Y04976 OAKHAM URGENT CARE CENTRE (NDUC) OOH (geom)",
+            "Y05202 OAKHAM MI (geom)",
+        ]
+        assert recorded["sites"]["removed"] == 1
+        assert recorded["sites"]["examples"]["changed"] == changes.examples["changed"]
+        assert changes.describe() == "+0 added, -1 removed, ~4 changed, 6 unchanged"
     finally:
-        # Back to the published file (a third load, superseding the edited copy).
+        # Back to the published files (a third load, superseding the edited copy).
         again = load_dataset(db_engine, "gp-practices", original, region=RUTLAND)
         assert again.superseded == [summary.load_id]
+        back = again.changes["sites"]
+        assert (back.added, back.removed, back.changed) == (1, 0, 4)
+        assert back.examples["added"] == ["C82649 MARKET OVERTON & SOMERBY SURGERIES"]
+        ids_back = _site_ids(db_engine)
+        assert ids_back["C82010"] == oakham
+        assert ids_back["C82649"] != ids_before["C82649"]  # a new row: the old one was removed
 
 
 def test_registry_errors(db_engine: Engine, tmp_path: Path) -> None:
