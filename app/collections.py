@@ -138,6 +138,20 @@ _SITE_KINDS = (
     "gp_practice, pharmacy, hospital, community_hospital, care_site, council_building, ..."
 )
 
+#: Estate figures of a site (sites and estate assets).
+_ESTATE_FIGURES = (
+    Property("gia_m2", "number", "gross internal floor area, m²"),
+    Property("land_ha", "number", "land area, hectares"),
+    Property("running_cost_gbp", "number", "running cost, £ per year"),
+    Property("backlog_gbp", "number", "backlog maintenance cost, £"),
+)
+#: The site a stored result belongs to (catchments, travel times).
+_SITE_OF_RESULT = (
+    Property("site_id", "integer", "the site (collection sites)", True),
+    Property("site_name"),
+    Property("site_kind", filterable=True),
+)
+
 REGISTRY: dict[str, Collection] = {
     c.id: c
     for c in (
@@ -161,10 +175,7 @@ REGISTRY: dict[str, Collection] = {
                 Property("owner_type", filterable=True),
                 Property("status", filterable=True, description="active or closed"),
                 Property("tenure"),
-                Property("gia_m2", "number", "gross internal floor area, m²"),
-                Property("land_ha", "number", "land area, hectares"),
-                Property("running_cost_gbp", "number", "running cost, £ per year"),
-                Property("backlog_gbp", "number", "backlog maintenance cost, £"),
+                *_ESTATE_FIGURES,
                 Property("postcode"),
             ),
             keywords=("health", "estate", "sites"),
@@ -252,9 +263,7 @@ REGISTRY: dict[str, Collection] = {
             restricted_column="restricted",
             organisation_column="organisation",
             properties=(
-                Property("site_id", "integer", "the site (collection sites)", True),
-                Property("site_name"),
-                Property("site_kind", filterable=True),
+                *_SITE_OF_RESULT,
                 Property("mode", filterable=True, description="travel mode"),
                 Property("band_min", "integer", "band upper limit, minutes", True),
                 Property("population", "number", "usual residents within the band"),
@@ -279,9 +288,7 @@ REGISTRY: dict[str, Collection] = {
             organisation_column="organisation",
             properties=(
                 Property("mode", filterable=True, description="travel mode"),
-                Property("site_id", "integer", "the site (collection sites)", True),
-                Property("site_name"),
-                Property("site_kind", filterable=True),
+                *_SITE_OF_RESULT,
                 Property("area_code", filterable=True, description="ONS area code"),
                 Property("area_vintage", "integer", "area boundary vintage", True),
                 Property("area_name"),
@@ -344,10 +351,7 @@ REGISTRY: dict[str, Collection] = {
                 Property("owner_type", filterable=True),
                 Property("status", filterable=True, description="active or closed"),
                 Property("tenure", filterable=True),
-                Property("gia_m2", "number", "gross internal floor area, m²"),
-                Property("land_ha", "number", "land area, hectares"),
-                Property("running_cost_gbp", "number", "running cost, £ per year"),
-                Property("backlog_gbp", "number", "backlog maintenance cost, £"),
+                *_ESTATE_FIGURES,
                 Property("cost_per_m2_gbp", "number", "running cost per m² of floor area, £"),
                 Property("backlog_per_m2_gbp", "number", "backlog cost per m² of floor area, £"),
                 Property("postcode"),
