@@ -17,6 +17,7 @@ Thin: parameters are checked here (errors name the parameter); the work is in
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import tempfile
@@ -111,7 +112,9 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
     summary="Upload an organisation's own assets (CSV or GeoPackage)",
     description="Columns: "
     + "; ".join(f"{k}: {v}" for k, v in svc.ASSET_COLUMNS.items())
-    + ". The upload replaces the organisation's previous upload atomically.",
+    + ". The upload replaces the organisation's previous upload atomically; assets with the "
+    "same asset_id (default: name and postcode) keep their site ids, and the response lists "
+    "the assets added, removed and changed.",
 )
 async def upload_assets(
     request: Request,
@@ -161,6 +164,7 @@ async def upload_assets(
         "rows_read": summary.rows_read,
         "rows_loaded": summary.rows_loaded.get("sites", 0),
         "superseded_loads": summary.superseded,
+        "changes": {t: dataclasses.asdict(c) for t, c in summary.changes.items()},
         "organisation": principal.organisation,
         "restricted": restricted,
         "notes": summary.notes,

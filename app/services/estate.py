@@ -309,7 +309,8 @@ def eric_cost_per_m2(conn: Connection) -> float | None:
 # ------------------------------------------------------------------------------- uploads
 
 ASSET_COLUMNS = {
-    "asset_id": "your identifier of the asset (unique in the file; default: the row number)",
+    "asset_id": "your identifier of the asset (unique in the file; default: its name and "
+    "postcode): a re-upload updates the asset with the same identifier, keeping its site id",
     "name": "required: the asset's name",
     "kind": "required: a site kind, lower case (e.g. council_building, gp_practice, clinic)",
     "owner": "the owning organisation's name (default: your organisation)",
@@ -455,8 +456,15 @@ def parse_assets(
     for r, v in zip(rows[bad_flag], flag[bad_flag], strict=True):
         rejects.append(Reject(int(r), f"column 'restricted': {v!r} is not true/false"))
     row_restricted = np.where(flag.isin(_TRUE), True, np.where(flag == "", restricted, False))
-    asset_id = col("asset_id")
-    asset_id = asset_id.where(asset_id != "", "row-" + rows.astype(str))
+    # The key a re-upload is matched on (ids, and so scenarios naming them, survive it):
+    # the given asset_id, else the asset's name and postcode, never its row number (a row
+    # added at the top would hand every later asset its neighbour's id).
+    given_id = col("asset_id")
+    by_name = "name:" + name.str.lower().str.split().str.join(" ")
+    by_name = by_name + postcode.map(lambda p: f" {p}" if p else "")
+    nth = by_name.groupby(by_name).cumcount()
+    by_name = by_name.where(nth == 0, by_name + " #" + (nth + 1).astype(str))
+    asset_id = given_id.where(given_id != "", by_name)
     dup = asset_id.duplicated(keep="first")
     for r, v in zip(rows[dup], asset_id[dup], strict=True):
         rejects.append(Reject(int(r), f"column 'asset_id': {v!r} is repeated"))

@@ -20,6 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
+from app.auth import create_api_key
 from app.main import create_app
 from app.settings import Settings
 from tests.api._support import auth, two_org_keys
@@ -166,6 +167,51 @@ def test_restricted_upload_is_seen_only_by_its_organisation(
     assert seen["org-a"] == {"items": [name], "hits": 1, "register": [name], "tile": True}
     for other in ("org-b", "anonymous"):
         assert seen[other] == {"items": [], "hits": 0, "register": [], "tile": False}
+
+
+def test_reupload_keeps_asset_ids_and_reports_changes(client: TestClient, engine: Engine) -> None:
+    """Without asset_id, assets are matched on name and postcode, not on their row."""
+    key = create_api_key(engine, "depots-org", "analyst")
+
+    def upload(lines: list[str]) -> dict[str, Any]:
+        body = "name,kind,owner_type,gia_m2,lon,lat,postcode\n" + "\n".join(lines) + "\n"
+        files = {"file": ("depots.csv", body.encode(), "text/csv")}
+        r = client.post(
+            "/estate/assets", files=files, data={"restricted": "true"}, headers=auth(key)
+        )
+        assert r.status_code == 201, r.text
+        doc: dict[str, Any] = r.json()
+        return doc
+
+    def ids() -> dict[str, int]:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT name, id FROM sites WHERE source = 'assets:depots-org'")
+            )
+            return {str(n): int(i) for n, i in rows}
+
+    depot = f"Depot,council_building,council,800,{ASSET_LON},{ASSET_LAT},M32 0TH"
+    library = f"Library,council_building,council,400,{ASSET_LON + 0.01},{ASSET_LAT},M32 0FP"
+    first = upload([depot, library])
+    assert first["changes"]["sites"]["added"] == 2
+    before = ids()
+    # A new first row and the library's floor area changed: the others keep their ids.
+    pool = f"Pool,council_building,council,1500,{ASSET_LON},{ASSET_LAT + 0.01},M32 0AA"
+    second = upload([pool, depot, library.replace(",400,", ",450,")])
+    after = ids()
+    assert after["Depot"] == before["Depot"]
+    assert after["Library"] == before["Library"]
+    assert set(after) == {"Depot", "Library", "Pool"}
+    changes = second["changes"]["sites"]
+    assert (changes["added"], changes["removed"], changes["changed"]) == (1, 0, 1)
+    assert changes["unchanged"] == 1
+    assert changes["examples"]["changed"] == ["name:library M32 0FP Library (gia_m2)"]
+    assert changes["examples"]["added"] == ["name:pool M32 0AA Pool"]
+    with engine.connect() as conn:
+        gia = conn.execute(
+            text("SELECT gia_m2 FROM sites WHERE id = :i"), {"i": after["Library"]}
+        ).scalar_one()
+    assert gia == 450.0
 
 
 def test_rejected_upload_lists_rows_and_loads_nothing(
