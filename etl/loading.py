@@ -324,33 +324,26 @@ def _merge(
     changes = TableChanges()
     params = {"old": old_loads, "new": load_id}
     if old_loads:
-        differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in data) or "FALSE"
         which = ", ".join(f"CASE WHEN t.{c} IS DISTINCT FROM s.{c} THEN '{c}' END" for c in data)
         rows = conn.execute(
             text(
-                f"SELECT {label('s')}, ({differs}), "
+                f"SELECT t.id, {label('s')}, "
                 f"array_remove(ARRAY[{which or 'NULL'}]::text[], NULL) "
                 f"FROM {stage} AS s JOIN {table} AS t ON {match} "
-                f"WHERE t.load_id = ANY(:old) ORDER BY 1"
+                f"WHERE t.load_id = ANY(:old) ORDER BY 2"
             ),
             params,
         ).all()
-        changed = [r for r in rows if r[1]]
+        changed = [r for r in rows if r[2]]
         changes.changed = len(changed)
         changes.unchanged = len(rows) - len(changed)
         changes.examples["changed"] = [
-            f"{r[0]} ({', '.join(r[2])})" for r in changed[:MAX_CHANGE_EXAMPLES]
+            f"{r[1]} ({', '.join(r[2])})" for r in changed[:MAX_CHANGE_EXAMPLES]
         ]
-        if table == "sites" and "geom" in data:
+        moved = [r[0] for r in changed if "geom" in r[2]]
+        if table == "sites" and moved:
             # A catchment describes the old place of a site that moved.
-            conn.execute(
-                text(
-                    f"DELETE FROM catchments WHERE site_id IN (SELECT t.id FROM {stage} AS s "
-                    f"JOIN sites AS t ON {match} WHERE t.load_id = ANY(:old) "
-                    f"AND t.geom IS DISTINCT FROM s.geom)"
-                ),
-                params,
-            )
+            conn.execute(text("DELETE FROM catchments WHERE site_id = ANY(:ids)"), {"ids": moved})
         assignments = ", ".join([*(f"{c} = s.{c}" for c in data), "load_id = :new"])
         conn.execute(
             text(
