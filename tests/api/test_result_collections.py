@@ -20,10 +20,10 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from app.auth import create_api_key
 from app.jobs.tasks import execute_job
 from app.main import create_app
 from app.settings import Settings
+from tests.api._support import auth, two_org_keys
 
 Z = 8
 X, Y = 127, 83  # the zoom-8 tile holding all of Rutland
@@ -39,14 +39,7 @@ def client(rutland_env: str) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def keys(rutland_engine: Engine) -> dict[str, str]:
-    return {
-        "a": create_api_key(rutland_engine, "results-org-a", "analyst"),
-        "b": create_api_key(rutland_engine, "results-org-b", "analyst"),
-    }
-
-
-def _auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+    return two_org_keys(rutland_engine, "results-")
 
 
 def _site_id(engine: Engine, ods: str) -> int:
@@ -246,7 +239,7 @@ def test_hub_siting_results_are_features_of_the_job(
 def test_restricted_results_stay_with_their_organisation(
     client: TestClient, rutland_engine: Engine, keys: dict[str, str]
 ) -> None:
-    job_id = _submit_hub_siting(client, _auth(keys["a"]), restricted=True)
+    job_id = _submit_hub_siting(client, auth(keys["a"]), restricted=True)
     # A restricted site of organisation A with a stored catchment band and travel time.
     with rutland_engine.begin() as conn:
         load_id = conn.execute(text("SELECT max(id) FROM data_loads")).scalar_one()
@@ -284,7 +277,7 @@ def test_restricted_results_stay_with_their_organisation(
         }
         for layer, params in checks.items():
             for who in (None, keys["b"]):
-                headers = _auth(who) if who else {}
+                headers = auth(who) if who else {}
                 items = client.get(
                     f"/collections/{layer}/items", params=params, headers=headers
                 ).json()
@@ -297,15 +290,15 @@ def test_restricted_results_stay_with_their_organisation(
                 assert hits["numberMatched"] == 0, (layer, who)
                 assert _tile_features(client, layer, headers, **params) == [], (layer, who)
             mine = client.get(
-                f"/collections/{layer}/items", params=params, headers=_auth(keys["a"])
+                f"/collections/{layer}/items", params=params, headers=auth(keys["a"])
             ).json()
             assert mine["numberReturned"] > 0, layer
             assert (
-                len(_tile_features(client, layer, _auth(keys["a"]), **params))
+                len(_tile_features(client, layer, auth(keys["a"]), **params))
                 == mine["numberReturned"]
             )
         band = client.get(
-            "/collections/catchments/items", params={"site_id": site}, headers=_auth(keys["a"])
+            "/collections/catchments/items", params={"site_id": site}, headers=auth(keys["a"])
         ).json()
         p = band["features"][0]["properties"]
         assert (p["site_name"], p["band_min"], p["population"], p["mode"]) == (
@@ -316,15 +309,15 @@ def test_restricted_results_stay_with_their_organisation(
         )
         fid = band["features"][0]["id"]
         assert (
-            client.get(f"/collections/catchments/items/{fid}", headers=_auth(keys["b"])).status_code
+            client.get(f"/collections/catchments/items/{fid}", headers=auth(keys["b"])).status_code
             == 404
         )
         assert (
-            client.get(f"/collections/catchments/items/{fid}", headers=_auth(keys["a"])).status_code
+            client.get(f"/collections/catchments/items/{fid}", headers=auth(keys["a"])).status_code
             == 200
         )
         first = client.get(
-            "/collections/hub_siting/items", params={"job_id": job_id}, headers=_auth(keys["a"])
+            "/collections/hub_siting/items", params={"job_id": job_id}, headers=auth(keys["a"])
         ).json()
         fid = first["features"][0]["id"]
         assert client.get(f"/collections/hub_siting/items/{fid}").status_code == 404
