@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from app.auth import create_api_key
 from app.errors import install_handlers
+from app.jobs.tasks import execute_job
 from app.routers.processes import router as processes_router
 from app.settings import REPO_ROOT, get_settings
 
@@ -58,6 +59,25 @@ def client(*extra: APIRouter) -> Iterator[TestClient]:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def run_job_here(
+    c: TestClient,
+    process: str,
+    inputs: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    **body: Any,
+) -> str:
+    """Submit a job, run it in this process (as a worker would); its id once successful."""
+    r = c.post(
+        f"/processes/{process}/execution",
+        json={"inputs": inputs, **body},
+        headers=headers or {},
+    )
+    assert r.status_code == 201, r.text
+    job_id: str = r.json()["jobID"]
+    assert execute_job(job_id, attempt=1) == "successful"
+    return job_id
 
 
 def two_org_keys(engine: Engine, org_prefix: str = "") -> dict[str, str]:

@@ -18,10 +18,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from app.jobs.tasks import execute_job
 from app.main import create_app
 from app.settings import Settings
-from tests.api._support import auth, two_org_keys, wait_for, worker
+from tests.api._support import auth, run_job_here, two_org_keys, wait_for, worker
 from tests.api.test_hub_siting_rutland import _frame
 
 GP_PRACTICES = ("C82010", "C82044", "C82077", "C82649")
@@ -93,8 +92,7 @@ def _submit(api: TestClient, key: str, inputs: dict[str, Any]) -> str:
 
 
 def _run(api: TestClient, key: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    job_id = _submit(api, key, inputs)
-    assert execute_job(job_id, attempt=1) == "successful"
+    job_id = run_job_here(api, "catchments", inputs, auth(key))
     body: dict[str, Any] = api.get(f"/jobs/{job_id}/results", headers=auth(key)).json()
     return body
 

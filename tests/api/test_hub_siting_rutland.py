@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from app.jobs.tasks import execute_job
 from app.main import create_app
 from app.settings import Settings
+from tests.api._support import run_job_here
 
 CANDIDATE_KINDS = ["gp_practice", "community_hospital", "hospital", "clinic"]
 
@@ -34,10 +34,7 @@ def _frame(engine: Engine, sql: str, **params: object) -> pd.DataFrame:
 
 
 def _run(client: TestClient, inputs: dict[str, object]) -> dict[str, object]:
-    r = client.post("/processes/hub-siting/execution", json={"inputs": inputs})
-    assert r.status_code == 201, r.text
-    job_id = r.headers["location"].rstrip("/").rsplit("/", 1)[-1]
-    assert execute_job(job_id, attempt=1) == "successful"
+    job_id = run_job_here(client, "hub-siting", dict(inputs))
     body: dict[str, object] = client.get(f"/jobs/{job_id}/results").json()
     return body
 

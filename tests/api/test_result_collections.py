@@ -20,10 +20,9 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
-from app.jobs.tasks import execute_job
 from app.main import create_app
 from app.settings import Settings
-from tests.api._support import auth, two_org_keys
+from tests.api._support import auth, run_job_here, two_org_keys
 
 Z = 8
 X, Y = 127, 83  # the zoom-8 tile holding all of Rutland
@@ -182,23 +181,8 @@ def test_estate_assets_carry_cost_per_square_metre(
 
 
 def _submit_hub_siting(client: TestClient, headers: dict[str, str], restricted: bool) -> str:
-    r = client.post(
-        "/processes/hub-siting/execution",
-        json={
-            "inputs": {
-                "p": 2,
-                "mode": "drive",
-                "candidates": ["gp_practice"],
-                "objective": "p-median",
-            },
-            "restricted": restricted,
-        },
-        headers=headers,
-    )
-    assert r.status_code == 201, r.text
-    job_id = r.headers["location"].rstrip("/").rsplit("/", 1)[-1]
-    assert execute_job(job_id, attempt=1) == "successful"
-    return job_id
+    inputs = {"p": 2, "mode": "drive", "candidates": ["gp_practice"], "objective": "p-median"}
+    return run_job_here(client, "hub-siting", inputs, headers, restricted=restricted)
 
 
 def test_hub_siting_results_are_features_of_the_job(
