@@ -34,7 +34,7 @@ from psycopg import AsyncConnection, sql
 from sqlalchemy import Engine, text
 
 from app.errors import Forbidden, InvalidParameter, Unauthenticated
-from app.settings import get_settings
+from config.settings import get_settings
 
 Role = Literal["viewer", "analyst", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "analyst", "admin")
@@ -199,7 +199,7 @@ async def current_principal(request: Request) -> Principal:
         # A single-user local demo may let callers without a key run analyses (the setting
         # LOCUS_ANONYMOUS_ROLE); they still see open data only, never restricted rows.
         settings = getattr(request.app.state, "settings", None) or get_settings()
-        role = settings.anonymous_role
+        role = settings.api.anonymous_role
         return ANONYMOUS if role == "anonymous" else Principal(role=role)
     key, header = found
     async with request.app.state.pool.connection() as conn:

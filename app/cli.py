@@ -35,9 +35,9 @@ def _fail(message: str) -> None:
 def db_create() -> None:
     """Create the database named in LOCUS_DATABASE_URL when it does not exist."""
     from app.dbadmin import create_database
-    from app.settings import get_settings
+    from config.settings import get_settings
 
-    created = create_database(get_settings().database_url)
+    created = create_database(get_settings().database.url)
     if created:
         console.print(f"created database {created}")
 
@@ -46,9 +46,9 @@ def db_create() -> None:
 def migrate() -> None:
     """Upgrade the database schema to the newest migration (alembic upgrade head)."""
     from app.dbadmin import upgrade_head
-    from app.settings import get_settings
+    from config.settings import get_settings
 
-    upgrade_head(get_settings().database_url)
+    upgrade_head(get_settings().database.url)
 
 
 @cli.command()
@@ -174,9 +174,9 @@ def demo(
     if serve:
         import os
 
-        from app.settings import get_settings
+        from config.settings import get_settings
 
-        if get_settings().host in ("127.0.0.1", "localhost", "::1"):
+        if get_settings().api.host in ("127.0.0.1", "localhost", "::1"):
             os.environ.setdefault("LOCUS_ANONYMOUS_ROLE", "analyst")
             get_settings.cache_clear()
         serve_command(with_worker=True)
@@ -197,11 +197,11 @@ def serve_command(
 
     import uvicorn
 
-    from app.settings import get_settings
+    from config.settings import get_settings
 
     settings = get_settings()
-    bind_host = host or settings.host
-    bind_port = port or settings.port
+    bind_host = host or settings.api.host
+    bind_port = port or settings.api.port
     job_worker = (
         subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]) if with_worker else None
     )

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from sqlalchemy import Engine, create_engine
 
-from app.settings import get_settings
+from config.settings import get_settings
 
 
 @lru_cache
@@ -17,4 +17,4 @@ def engine_for(url: str) -> Engine:
 
 def get_engine() -> Engine:
     """The engine for ``LOCUS_DATABASE_URL``."""
-    return engine_for(get_settings().database_url)
+    return engine_for(get_settings().database.url)

@@ -10,7 +10,7 @@ from alembic.config import Config
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from app.settings import REPO_ROOT
+from config.settings import REPO_ROOT
 
 
 def _maintenance_conninfo(url: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from app.db import get_engine
-from app.settings import get_settings
+from config.settings import get_settings
 from etl.loading import LoadSummary
 
 RUTLAND = "E06000017"
@@ -82,7 +82,7 @@ def load_bundle(
     """Load every file of ``bundle`` in order (each atomically); return the summaries."""
     from etl.datasets import load_dataset
 
-    root = data_dir or get_settings().data_dir
+    root = data_dir or get_settings().paths.data_dir
     summaries = []
     for item in bundle:
         path = root / item.path

@@ -25,7 +25,7 @@ from app.collections import (
     ItemsQuery,
 )
 from app.errors import CollectionNotFound, InvalidParameter, NotAcceptable
-from app.settings import Settings
+from config.settings import Settings
 
 #: Valid coordinate ranges per bbox CRS (CRS84 in degrees, BNG in metres).
 _BBOX_RANGE: dict[int, tuple[float, float, float, float]] = {
@@ -232,10 +232,10 @@ def get_items_query(
 ) -> ItemsQuery:
     """All ``/items`` parameters, checked; other ``name=value`` pairs are property filters."""
     if limit is None:
-        limit = settings.default_page_size
-    if not 1 <= limit <= settings.max_page_size:
+        limit = settings.api.default_page_size
+    if not 1 <= limit <= settings.api.max_page_size:
         raise InvalidParameter(
-            f"limit must be between 1 and {settings.max_page_size}", parameter="limit"
+            f"limit must be between 1 and {settings.api.max_page_size}", parameter="limit"
         )
     bbox_srid = parse_crs(bbox_crs, parameter="bbox-crs")
     out_srid = parse_crs(crs, parameter="crs")

@@ -1,7 +1,7 @@
 """The Locus HTTP service: ``create_app()`` builds it, ``app`` is what uvicorn serves.
 
-The lifespan opens one async psycopg pool (autocommit, ``statement_timeout`` set on every
-connection through libpq ``options``) and keeps it on ``app.state.pool``; routes reach it
+The lifespan opens one async psycopg pool (:func:`store.connection.async_pool`: the one
+connection configuration) and keeps it on ``app.state.pool``; routes reach it
 through :mod:`app.dependencies`. The pool opens without waiting, so ``/healthz`` answers even
 when the database is down and ``/readyz`` reports it as a 503 problem.
 
@@ -15,48 +15,19 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 
 from app.errors import install_handlers
 from app.routers import analysis, estate, health, ogc, processes, tiles, web
-from app.settings import Settings, get_settings
-
-
-def make_pool(settings: Settings) -> AsyncConnectionPool[Any]:
-    """An unopened pool for ``settings.libpq_url`` with the statement timeout per connection.
-
-    Sizes come from ``settings.pool_*``. JIT is off for API sessions: the planner's cost
-    estimates for tile statements cross ``jit_above_cost``, and compiling then took ~600 ms
-    of a tile that runs in 30 ms without it (measured, bench/api_load.py). Parallel query is
-    off too: on two cores a Gather's worker start-up (~50 ms under load) cost more than the
-    index scans it split, and the cores are better spent on concurrent requests. Plans are
-    always custom: psycopg prepares a statement after 5 executions, and PostgreSQL's generic
-    plan for a bbox query re-projected the bbox polygon for every row (an items page went
-    from 12 ms to 1-3 s); planning these statements costs about a millisecond.
-    """
-    return AsyncConnectionPool(
-        settings.libpq_url,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
-        timeout=settings.pool_timeout_s,
-        open=False,
-        name="locus-api",
-        kwargs={
-            "autocommit": True,
-            "application_name": "locus-api",
-            "options": f"-c statement_timeout={int(settings.statement_timeout_ms)} -c jit=off"
-            " -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan",
-        },
-    )
+from config.settings import Settings, get_settings
+from store.connection import async_pool
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the pool on start-up (without waiting for the database), close it on shutdown."""
-    pool = make_pool(app.state.settings)
+    pool = async_pool(app.state.settings.database, purpose="interactive")
     await pool.open(wait=False)
     app.state.pool = pool
     app.state.started_at = time.time()

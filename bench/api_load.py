@@ -400,9 +400,9 @@ def prepare_database(data_dir: Path | None) -> str:
 
     from app.dbadmin import create_database, upgrade_head
     from app.demo import load_demo
-    from app.settings import get_settings
+    from config.settings import get_settings
 
-    base = make_url(get_settings().database_url)
+    base = make_url(get_settings().database.url)
     url = base.set(database=f"locus_bench_api_{uuid.uuid4().hex[:10]}").render_as_string(
         hide_password=False
     )
@@ -410,7 +410,7 @@ def prepare_database(data_dir: Path | None) -> str:
     upgrade_head(url)
     engine = create_engine(url)
     try:
-        load_demo(engine=engine, data_dir=data_dir or get_settings().data_dir)
+        load_demo(engine=engine, data_dir=data_dir or get_settings().paths.data_dir)
     finally:
         engine.dispose()
     return url

@@ -60,7 +60,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing Python packages"
   .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
   .venv/bin/pip install -q -e '.[dev]' 2>&1 | grep -v -e '^WARNING: Location' -e 'BuildBackendWarning' || true
-  .venv/bin/python -c "import app, spatial, etl, highspy, osmium, numba" \
+  .venv/bin/python -c "import app, spatial, etl, store, config, highspy, osmium, numba" \
     || { echo "setup: Python packages failed to install" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
@@ -85,7 +85,7 @@ fi
 # --- the database and its schema -------------------------------------------------------------
 if [ "${SKIP_DB:-0}" != 1 ]; then
   .venv/bin/python -m app.cli db-create
-  say "migrating $(.venv/bin/python -c "from app.settings import get_settings as g; print(g().database_url.rsplit('/',1)[-1])") to head"
+  say "migrating $(.venv/bin/python -c "from config import load_settings as s; print(s().database.name)") to head"
   .venv/bin/alembic upgrade head
 fi
 say "ready"

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from app.dbadmin import create_database, drop_database, upgrade_head
-from app.settings import get_settings
+from config.settings import Settings, get_settings, load_settings
 
 if TYPE_CHECKING:
     from etl.loading import LoadSummary
@@ -48,7 +48,7 @@ TRAFFORD_BUNDLE: list[tuple[str, str, int]] = [
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     """The real public data folder (``LOCUS_DATABASE_URL``'s sibling setting ``LOCUS_DATA_DIR``)."""
-    path = get_settings().data_dir
+    path = get_settings().paths.data_dir
     if not (path / "README.md").exists():
         pytest.fail(f"real data not found at {path}: set LOCUS_DATA_DIR")
     return path
@@ -56,7 +56,7 @@ def data_dir() -> Path:
 
 def scratch_database_url(prefix: str = "locus_test") -> str:
     """A URL for a new, uniquely named database on the configured server (not created)."""
-    base = make_url(get_settings().database_url)
+    base = make_url(get_settings().database.url)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     return base.set(database=name).render_as_string(hide_password=False)
 
@@ -76,6 +76,15 @@ def scratch_database(prefix: str = "locus_test") -> Iterator[tuple[str, Engine]]
     finally:
         engine.dispose()
         drop_database(url)
+
+
+def settings_for(database_url: str, **api: object) -> Settings:
+    """Settings from the environment, pointed at ``database_url``, with API overrides
+    (``anonymous_role="analyst"``, ``default_page_size=10``...)."""
+    settings = load_settings().with_database(database_url)
+    if api:
+        settings = settings.model_copy(update={"api": settings.api.model_copy(update=api)})
+    return settings
 
 
 @contextmanager

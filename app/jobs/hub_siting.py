@@ -263,9 +263,9 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
 
 def ctx_time_limit() -> float:
     """The solver time limit from the job settings (seconds)."""
-    from app.jobs.settings import get_job_settings
+    from config.settings import get_settings
 
-    return get_job_settings().solver_time_limit_s
+    return get_settings().jobs.solver_time_limit_s
 
 
 def _results(

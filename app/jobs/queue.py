@@ -1,7 +1,7 @@
 """The procrastinate app: the job queue lives in PostgreSQL (tables ``procrastinate_*``).
 
 ``queue_app`` holds the task definitions and is never opened itself: the worker opens a copy
-bound to a connection pool on ``settings.libpq_url`` (:func:`open_queue_app`), and the API
+bound to a connection pool on ``settings.database.libpq_url`` (:func:`open_queue_app`), and the API
 defers jobs on its own request connection (``task.configure(connection=...)``), inside the
 transaction that inserts the job row, so a job row and its queue entry exist together or not
 at all.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import procrastinate
 
-from app.settings import get_settings
+from config.settings import get_settings
 
 queue_app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(),
@@ -24,7 +24,7 @@ def connected_app(conninfo: str | None = None) -> procrastinate.App:
 
     Open it with ``async with app.open_async():`` (or ``with app.open():``).
     """
-    url = conninfo or get_settings().libpq_url
+    url = conninfo or get_settings().database.libpq_url
     connector = procrastinate.PsycopgConnector(
         conninfo=url,
         min_size=1,

@@ -25,15 +25,14 @@ from app.jobs import store
 from app.jobs.processes import REGISTRY
 from app.jobs.queue import queue_app
 from app.jobs.registry import JobDismissed, ProcessError, RunContext
-from app.jobs.settings import get_job_settings
-from app.settings import get_settings
+from config.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 TASK_NAME = "locus.run_process"
 
 
-@queue_app.task(name=TASK_NAME, queue=get_job_settings().queue, pass_context=True)
+@queue_app.task(name=TASK_NAME, queue=get_settings().jobs.queue, pass_context=True)
 def run_process(context: JobContext, job_id: str) -> None:
     """Run the job ``job_id`` (a ``jobs.id``) in this worker."""
     attempt = (context.job.attempts or 0) + 1
@@ -50,8 +49,8 @@ def execute_job(job_id: str, *, attempt: int, should_abort: Any = lambda: False)
     from app.db import get_engine
 
     settings = get_settings()
-    job_settings = get_job_settings()
-    with psycopg.connect(settings.libpq_url, autocommit=True) as conn:
+    job_settings = get_settings().jobs
+    with psycopg.connect(settings.database.libpq_url, autocommit=True) as conn:
         record = store.start_job(conn, job_id, attempt=attempt)
         if record is None:
             status = store.job_status(conn, job_id)

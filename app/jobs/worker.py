@@ -28,8 +28,7 @@ from procrastinate.jobs import Status
 
 from app.jobs import store
 from app.jobs.queue import connected_app
-from app.jobs.settings import JobSettings, get_job_settings
-from app.settings import get_settings
+from config.settings import JobSettings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +46,12 @@ async def sweep_stalled_jobs(
     app: procrastinate.App, settings: JobSettings | None = None
 ) -> list[SweepAction]:
     """Retry or fail the jobs of dead workers; fail job rows whose queue entry vanished."""
-    js = settings or get_job_settings()
+    js = settings or get_settings().jobs
     stalled = await app.job_manager.get_stalled_jobs(
         queue=js.queue, seconds_since_heartbeat=js.stalled_worker_timeout_s
     )
     actions: list[SweepAction] = []
-    conninfo = get_settings().libpq_url
+    conninfo = get_settings().database.libpq_url
     async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as aconn:
         for job in stalled:
             assert job.id is not None
@@ -113,7 +112,7 @@ async def run_worker_async(
     *, wait: bool = True, install_signal_handlers: bool = True, name: str = "locus-worker"
 ) -> None:
     """Run the worker (see :func:`run_worker`) in the running event loop."""
-    js = get_job_settings()
+    js = get_settings().jobs
     app = connected_app()
     async with app.open_async():
         await sweep_stalled_jobs(app, js)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, text
 
 from app.services.networks import get_network
 from app.services.traveltimes import site_points, snap
-from app.settings import get_settings
+from config.settings import get_settings
 from spatial.network import Network
 from spatial.traveltime import travel_time_array
 
@@ -188,11 +188,11 @@ def network_metadata(mode: str) -> dict[str, Any]:
     settings = get_settings()
     return {
         "mode": mode,
-        "walk_speed_kmh": settings.walk_speed_kmh,
-        "cycle_speed_kmh": settings.cycle_speed_kmh,
+        "walk_speed_kmh": settings.travel.walk_speed_kmh,
+        "cycle_speed_kmh": settings.travel.cycle_speed_kmh,
         "drive_speeds": "UK defaults by road class; OSM maxspeed where tagged",
-        "access_leg": f"straight line to the nearest edge at {settings.walk_speed_kmh} km/h",
-        "max_snap_distance_m": settings.max_snap_distance_m,
+        "access_leg": f"straight line to the nearest edge at {settings.travel.walk_speed_kmh} km/h",
+        "max_snap_distance_m": settings.travel.max_snap_distance_m,
     }
 
 
@@ -237,7 +237,7 @@ def nearest_sites(
     if not snapped.reachable[0]:
         result["detail"] = (
             f"the point is {snapped.snap_distance_m[0]:.0f} m from the nearest {mode} edge, "
-            f"beyond the {get_settings().max_snap_distance_m:.0f} m limit: unreachable"
+            f"beyond the {get_settings().travel.max_snap_distance_m:.0f} m limit: unreachable"
         )
         return result
     targets = snap(network, sites, "id")
@@ -475,7 +475,7 @@ def _road_band_polygons(
         return rows, True, None
     detail = (
         f"the site is {origin.snap_distance_m[0]:.0f} m from the nearest {source.mode} edge, "
-        f"beyond the {get_settings().max_snap_distance_m:.0f} m snap limit"
+        f"beyond the {get_settings().travel.max_snap_distance_m:.0f} m snap limit"
     )
     return rows, False, detail
 

@@ -14,7 +14,7 @@ import numpy as np
 import shapely
 from sqlalchemy import Connection, Engine, text
 
-from app.settings import get_settings
+from config.settings import get_settings
 from spatial.network import Network
 from spatial.traveltime import build_ch
 
@@ -92,7 +92,7 @@ def get_network(engine: Engine, mode: str) -> Network:
         with _lock:
             if key in _memory:
                 return _memory[key]
-            cache_dir: Path = get_settings().cache_dir
+            cache_dir: Path = get_settings().paths.cache_dir
             cache_dir.mkdir(parents=True, exist_ok=True)
             db_name = engine.url.database or "locus"
             path = cache_dir / f"network_{db_name}_{load_id}_{mode}.npz"

@@ -20,13 +20,10 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Connection, Engine, text
 
 from app.services.networks import NoNetworkError
@@ -36,7 +33,7 @@ from app.services.traveltimes import (
     replace_travel_times,
     site_points,
 )
-from app.settings import get_settings
+from config.settings import get_settings
 from spatial.transit import Timetable, build_timetable, transit_travel_time_matrix
 
 MODE = "transit"
@@ -47,58 +44,6 @@ MIN_NETWORK_COVERAGE = 0.9
 
 _lock = threading.Lock()
 _timetables: dict[tuple[str, int, dt.date], Timetable] = {}
-
-
-class TransitSettings(BaseSettings):
-    """``LOCUS_TRANSIT_`` settings, e.g. ``LOCUS_TRANSIT_SERVICE_DATE=2018-05-15``."""
-
-    model_config = SettingsConfigDict(env_prefix="LOCUS_TRANSIT_", extra="ignore")
-
-    #: Service date of the timetable; default: the first Tuesday on or after the feed start.
-    service_date: dt.date | None = None
-    #: Departure window, ``HH:MM`` local time on the service date.
-    window_start: str = Field(default="07:00", pattern=r"^\d{1,2}:\d{2}$")
-    window_end: str = Field(default="10:00", pattern=r"^\d{1,2}:\d{2}$")
-    #: Seconds between departures in the window.
-    step_s: int = Field(default=60, ge=1, le=3600)
-    #: Percentile of the travel times over the departures (50 = median).
-    percentile: float = Field(default=50.0, ge=0, le=100)
-    #: Longest single walk (access, transfer, egress), metres.
-    max_walk_m: float = Field(default=1000.0, ge=0)
-    #: Straight-line distance multiplier for walks when no walk network covers the feed.
-    detour_factor: float = Field(default=1.3, ge=1)
-    max_transfers: int = Field(default=8, ge=0, le=20)
-    #: Minimum seconds between alighting and boarding the next vehicle.
-    transfer_slack_s: int = Field(default=60, ge=0)
-    #: Use a loaded walk network for walking legs when it covers the feed's stops.
-    use_walk_network: bool = True
-
-    @property
-    def window_start_s(self) -> int:
-        """Window start, seconds after midnight."""
-        return _hhmm(self.window_start)
-
-    @property
-    def window_end_s(self) -> int:
-        """Window end, seconds after midnight."""
-        return _hhmm(self.window_end)
-
-    @model_validator(mode="after")
-    def _window_ordered(self) -> TransitSettings:
-        if self.window_end_s <= self.window_start_s:
-            raise ValueError("LOCUS_TRANSIT_WINDOW_END must be after LOCUS_TRANSIT_WINDOW_START")
-        return self
-
-
-def _hhmm(value: str) -> int:
-    hours, minutes = value.split(":")
-    return int(hours) * 3600 + int(minutes) * 60
-
-
-@lru_cache
-def get_transit_settings() -> TransitSettings:
-    """The process-wide transit settings (``get_transit_settings.cache_clear()`` in tests)."""
-    return TransitSettings()
 
 
 class NoFeedError(NoNetworkError):
@@ -132,7 +77,7 @@ def active_feed(conn: Connection) -> Feed | None:
     ).first()
     if row is None:
         return None
-    configured = get_transit_settings().service_date
+    configured = get_settings().transit.service_date
     return Feed(
         load_id=int(row.load_id),
         start_date=row.start_date,
@@ -231,8 +176,8 @@ def _network_walk_fn(engine: Engine, timetable: Timetable) -> WalkFn | None:
     except NoNetworkError:
         return None
     settings = get_settings()
-    speed = settings.walk_speed_kmh / 3.6
-    snap_m = settings.max_snap_distance_m
+    speed = settings.travel.walk_speed_kmh / 3.6
+    snap_m = settings.travel.max_snap_distance_m
     if timetable.n_stops == 0:
         return None
     stops = snap_points(
@@ -256,7 +201,7 @@ def _network_walk_fn(engine: Engine, timetable: Timetable) -> WalkFn | None:
 
 
 def _walk_model(engine: Engine, timetable: Timetable) -> tuple[WalkFn | None, str]:
-    if not get_transit_settings().use_walk_network:
+    if not get_settings().transit.use_walk_network:
         return None, "straight-line x detour factor"
     fn = _network_walk_fn(engine, timetable)
     return fn, ("network" if fn is not None else "straight-line x detour factor")
@@ -267,7 +212,7 @@ def _walk_model(engine: Engine, timetable: Timetable) -> tuple[WalkFn | None, st
 
 def parameters(engine: Engine, feed: Feed, timetable: Timetable) -> dict[str, Any]:
     """The parameters transit times are computed with (stored, and stated in results)."""
-    s = get_transit_settings()
+    s = get_settings().transit
     _, walk = _walk_model(engine, timetable)
     return {
         "mode": MODE,
@@ -282,7 +227,7 @@ def parameters(engine: Engine, feed: Feed, timetable: Timetable) -> dict[str, An
         "step_s": s.step_s,
         "percentile": s.percentile,
         "max_walk_m": s.max_walk_m,
-        "walk_speed_m_s": round(get_settings().walk_speed_kmh / 3.6, 6),
+        "walk_speed_m_s": round(get_settings().travel.walk_speed_kmh / 3.6, 6),
         "walk": walk,
         "detour_factor": s.detour_factor if walk != "network" else None,
         "max_transfers": s.max_transfers,
@@ -292,7 +237,7 @@ def parameters(engine: Engine, feed: Feed, timetable: Timetable) -> dict[str, An
 
 def matrix_options(engine: Engine, timetable: Timetable) -> dict[str, Any]:
     """Keyword arguments for :func:`spatial.transit.transit_travel_time_matrix`."""
-    s = get_transit_settings()
+    s = get_settings().transit
     fn, _ = _walk_model(engine, timetable)
     return {
         "window_start_s": s.window_start_s,
@@ -300,7 +245,7 @@ def matrix_options(engine: Engine, timetable: Timetable) -> dict[str, Any]:
         "step_s": s.step_s,
         "percentiles": (s.percentile,),
         "max_walk_m": s.max_walk_m,
-        "walk_speed_m_s": round(get_settings().walk_speed_kmh / 3.6, 6),
+        "walk_speed_m_s": round(get_settings().travel.walk_speed_kmh / 3.6, 6),
         "detour_factor": s.detour_factor,
         "max_transfers": s.max_transfers,
         "transfer_slack_s": s.transfer_slack_s,
@@ -310,7 +255,7 @@ def matrix_options(engine: Engine, timetable: Timetable) -> dict[str, Any]:
 
 def seconds_column() -> str:
     """The matrix column holding the configured percentile (e.g. ``seconds_p50``)."""
-    return f"seconds_p{get_transit_settings().percentile:g}"
+    return f"seconds_p{get_settings().transit.percentile:g}"
 
 
 def travel_times(

@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
 from app.services.networks import MODES, get_network
-from app.settings import get_settings
+from config.settings import get_settings
 from spatial.network import Network, SnappedPoints, snap_points
 from spatial.traveltime import travel_time_array
 
@@ -63,8 +63,8 @@ def snap(network: Network, frame: pd.DataFrame, id_column: str) -> SnappedPoints
         frame["x"].to_numpy(),
         frame["y"].to_numpy(),
         ids=frame[id_column].to_numpy(),
-        max_distance_m=settings.max_snap_distance_m,
-        access_speed_m_s=settings.walk_speed_kmh / 3.6,
+        max_distance_m=settings.travel.max_snap_distance_m,
+        access_speed_m_s=settings.travel.walk_speed_kmh / 3.6,
     )
 
 

@@ -20,7 +20,7 @@ from app.auth import create_api_key
 from app.errors import install_handlers
 from app.jobs.tasks import execute_job
 from app.routers.processes import router as processes_router
-from app.settings import REPO_ROOT, get_settings
+from config.settings import REPO_ROOT, get_settings
 
 
 def make_app(*extra: APIRouter) -> FastAPI:
@@ -29,7 +29,7 @@ def make_app(*extra: APIRouter) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            get_settings().libpq_url,
+            get_settings().database.libpq_url,
             min_size=1,
             max_size=4,
             open=False,

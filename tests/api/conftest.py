@@ -26,8 +26,8 @@ from fastapi.testclient import TestClient
 
 from app.collections import ATTRIBUTION
 from app.main import create_app
-from app.settings import Settings
-from tests.conftest import scratch_database
+from config.settings import Settings
+from tests.conftest import scratch_database, settings_for
 
 REPO = Path(__file__).resolve().parents[2]
 LSOA_CODES = ("E01013787", "E01013788", "E01013789")
@@ -180,7 +180,7 @@ def api_database_url(data_dir: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def api_settings(api_database_url: str) -> Settings:
     """Settings pointing at the test database (default page size 10 as in the OGC examples)."""
-    return Settings(database_url=api_database_url, default_page_size=10, max_page_size=1000)
+    return settings_for(api_database_url, default_page_size=10, max_page_size=1000)
 
 
 @pytest.fixture(scope="session")

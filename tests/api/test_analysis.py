@@ -20,8 +20,8 @@ from sqlalchemy import Engine, text
 from app.main import create_app
 from app.services.networks import get_network
 from app.services.traveltimes import snap
-from app.settings import Settings
 from spatial.traveltime import travel_time_array
+from tests.conftest import settings_for
 
 RUTLAND_POPULATION = 41_043
 OAKHAM = "C82010"
@@ -29,7 +29,7 @@ OAKHAM = "C82010"
 
 @pytest.fixture(scope="module")
 def client(rutland_db_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=rutland_db_url))) as c:
+    with TestClient(create_app(settings_for(rutland_db_url))) as c:
         yield c
 
 

@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from app.main import create_app
-from app.settings import Settings
 from tests.api._support import auth, run_job_here, two_org_keys, wait_for, worker
 from tests.api.test_hub_siting_rutland import _frame
+from tests.conftest import settings_for
 
 GP_PRACTICES = ("C82010", "C82044", "C82077", "C82649")
 OAKHAM = "C82010"
@@ -33,7 +33,7 @@ PROBLEM = "application/problem+json"
 @pytest.fixture(scope="module")
 def api(rutland_env: str) -> Iterator[TestClient]:
     # rutland_env: the job task (and a worker process) read the database from the environment.
-    with TestClient(create_app(Settings(database_url=rutland_env))) as c:
+    with TestClient(create_app(settings_for(rutland_env))) as c:
         yield c
 
 

@@ -22,9 +22,8 @@ from sqlalchemy import Engine, create_engine, text
 
 from app.auth import create_api_key
 from app.main import create_app
-from app.settings import Settings
 from tests.api._support import auth, two_org_keys
-from tests.conftest import load_trafford, scratch_database
+from tests.conftest import load_trafford, scratch_database, settings_for
 
 PROBLEM = "application/problem+json"
 #: The Trafford datasets this module loads (of ``TRAFFORD_BUNDLE``).
@@ -62,7 +61,7 @@ def keys(engine: Engine) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def client(trafford_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=trafford_url))) as c:
+    with TestClient(create_app(settings_for(trafford_url))) as c:
         yield c
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.settings import Settings
+from tests.conftest import settings_for
 
 
 def test_healthz(client: TestClient) -> None:
@@ -29,7 +29,7 @@ def test_readyz_reports_versions(client: TestClient) -> None:
 
 def test_readyz_503_problem_when_database_down() -> None:
     # Nothing listens on port 9 of the loopback: every connection attempt is refused.
-    down = Settings(database_url="postgresql+psycopg://postgres@127.0.0.1:9/locus")
+    down = settings_for("postgresql+psycopg://postgres@127.0.0.1:9/locus")
     with TestClient(create_app(down)) as client:
         assert client.get("/healthz").status_code == 200
         resp = client.get("/readyz")

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from app.main import create_app
-from app.settings import Settings
 from tests.api._support import run_job_here
+from tests.conftest import settings_for
 
 CANDIDATE_KINDS = ["gp_practice", "community_hospital", "hospital", "clinic"]
 
@@ -23,7 +23,7 @@ CANDIDATE_KINDS = ["gp_practice", "community_hospital", "hospital", "clinic"]
 @pytest.fixture(scope="module")
 def analyst_client(rutland_env: str) -> Iterator[TestClient]:
     # rutland_env: the job task reads its database from the environment, as a worker does.
-    settings = Settings(database_url=rutland_env, anonymous_role="analyst")
+    settings = settings_for(rutland_env, anonymous_role="analyst")
     with TestClient(create_app(settings)) as c:
         yield c
 

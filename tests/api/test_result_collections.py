@@ -21,8 +21,8 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from app.main import create_app
-from app.settings import Settings
 from tests.api._support import auth, run_job_here, two_org_keys
+from tests.conftest import settings_for
 
 Z = 8
 X, Y = 127, 83  # the zoom-8 tile holding all of Rutland
@@ -31,7 +31,7 @@ X, Y = 127, 83  # the zoom-8 tile holding all of Rutland
 @pytest.fixture(scope="module")
 def client(rutland_env: str) -> Iterator[TestClient]:
     # rutland_env: the job task reads its database from the environment, as a worker does.
-    settings = Settings(database_url=rutland_env, anonymous_role="analyst")
+    settings = settings_for(rutland_env, anonymous_role="analyst")
     with TestClient(create_app(settings)) as c:
         yield c
 

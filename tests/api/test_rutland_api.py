@@ -8,14 +8,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from app.settings import Settings
+from tests.conftest import settings_for
 
 GP_CODES = {"C82010", "C82044", "C82077", "C82649"}
 
 
 @pytest.fixture(scope="module")
 def rutland_client(rutland_db_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=rutland_db_url))) as client:
+    with TestClient(create_app(settings_for(rutland_db_url))) as client:
         yield client
 
 

@@ -23,8 +23,8 @@ from sqlalchemy import Engine, text
 
 from app.jobs.tasks import execute_job
 from app.main import create_app
-from app.settings import Settings
 from tests.api._support import auth, two_org_keys, wait_for, worker
+from tests.conftest import settings_for
 
 PROBLEM = "application/problem+json"
 CLOSED = "C82077"  # Uppingham Surgery
@@ -37,7 +37,7 @@ def keys(rutland_engine: Engine) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def client(rutland_env: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=rutland_env))) as c:
+    with TestClient(create_app(settings_for(rutland_env))) as c:
         yield c
 
 

@@ -25,9 +25,8 @@ from sqlalchemy import Engine, text
 from app.demo import ISLE_OF_WIGHT_BUNDLE, load_demo
 from app.main import create_app
 from app.services import transit
-from app.settings import Settings
 from spatial.transit import transit_travel_time_matrix
-from tests.conftest import database_env, gtfs_timetable, scratch_database
+from tests.conftest import database_env, gtfs_timetable, scratch_database, settings_for
 
 PROBLEM = "application/problem+json"
 IOW_CENSUS_TOTAL = 140_463  # the 89 IoW LSOAs in the Census 2021 table
@@ -54,7 +53,7 @@ def iow(data_dir: Path) -> Iterator[tuple[str, Engine]]:
 
 @pytest.fixture(scope="module")
 def api(iow: tuple[str, Engine]) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=iow[0]))) as c:
+    with TestClient(create_app(settings_for(iow[0]))) as c:
         yield c
 
 

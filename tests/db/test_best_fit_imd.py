@@ -27,9 +27,8 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from app.dbadmin import alembic_config, create_database, drop_database
 from app.demo import RUTLAND, RUTLAND_BUNDLE
 from app.main import create_app
-from app.settings import Settings
 from etl.datasets import load_dataset
-from tests.conftest import scratch_database, scratch_database_url
+from tests.conftest import scratch_database, scratch_database_url, settings_for
 
 RUTLAND_POPULATION = 41_043
 #: 2021 code -> (LSOA 2011 it lies in, that LSOA's IMD 2019 decile in the MHCLG file).
@@ -149,7 +148,7 @@ def test_lsoa11_areas_keep_their_own_decile_and_msoas_have_none(rutland_engine: 
 
 @pytest.fixture(scope="module")
 def client(rutland_db_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=rutland_db_url))) as c:
+    with TestClient(create_app(settings_for(rutland_db_url))) as c:
         yield c
 
 

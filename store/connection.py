@@ -1,0 +1,152 @@
+"""Connections: one configuration for every path into PostgreSQL (psycopg 3 pools).
+
+Every connection, sync or async, API request, job or load, is opened with
+:func:`connection_kwargs`: a ``statement_timeout`` (interactive work gets
+``LOCUS_DATABASE_STATEMENT_TIMEOUT_MS``; loads and jobs ``..._BATCH_STATEMENT_TIMEOUT_MS``),
+JIT off, and pools check a connection before handing it out, so one the server ended is
+replaced instead of failing the caller.
+
+Why these options: the planner's cost estimates for tile statements cross
+``jit_above_cost``, and compiling then took ~600 ms of a tile that runs in 30 ms without it
+(measured, bench/api_load.py). Parallel query is off: on two cores a Gather's worker start-up
+(~50 ms under load) cost more than the index scans it split. Plans are always custom: psycopg
+prepares a statement after 5 executions, and PostgreSQL's generic plan for a bbox query
+re-projected the bbox polygon for every row (an items page went from 12 ms to 1-3 s).
+
+SQLAlchemy remains only where Alembic needs it (``migrations/``, :mod:`store.admin`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import pandas as pd
+from psycopg import Connection, sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from config.settings import DatabaseSettings
+
+__all__ = [
+    "Database",
+    "Purpose",
+    "Query",
+    "async_pool",
+    "close_databases",
+    "connection_kwargs",
+    "database",
+    "read_frame",
+]
+
+#: ``interactive``: API requests (short statement timeout); ``batch``: loads and jobs.
+Purpose = Literal["interactive", "batch"]
+#: A statement: text with ``%(name)s`` placeholders, or a composed :mod:`psycopg.sql` object.
+Query = str | bytes | sql.SQL | sql.Composed
+
+
+def connection_kwargs(settings: DatabaseSettings, *, purpose: Purpose) -> dict[str, Any]:
+    """The libpq keyword arguments of every Locus connection (see the module docstring)."""
+    timeout = (
+        settings.statement_timeout_ms
+        if purpose == "interactive"
+        else settings.batch_statement_timeout_ms
+    )
+    return {
+        "autocommit": True,
+        "application_name": f"locus-{purpose}",
+        "options": f"-c statement_timeout={int(timeout)} -c jit=off"
+        " -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan",
+    }
+
+
+def async_pool(
+    settings: DatabaseSettings, *, purpose: Purpose = "interactive"
+) -> AsyncConnectionPool[Any]:
+    """An unopened async pool (the API's), checked before each reuse."""
+    return AsyncConnectionPool(
+        settings.libpq_url,
+        min_size=settings.pool_min_size,
+        max_size=settings.pool_max_size,
+        timeout=settings.pool_timeout_s,
+        open=False,
+        name=f"locus-{purpose}-async",
+        check=AsyncConnectionPool.check_connection,
+        kwargs=connection_kwargs(settings, purpose=purpose),
+    )
+
+
+class Database:
+    """A sync pool on one database with the Locus connection configuration.
+
+    Connections are in autocommit mode: a statement outside :meth:`transaction` commits on
+    its own; everything inside one :meth:`transaction` block commits together or not at all.
+    """
+
+    def __init__(self, settings: DatabaseSettings, *, purpose: Purpose) -> None:
+        self.settings = settings
+        self.purpose = purpose
+        self.pool: ConnectionPool[Connection[Any]] = ConnectionPool(
+            settings.libpq_url,
+            min_size=1,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout_s,
+            open=True,
+            name=f"locus-{purpose}",
+            check=ConnectionPool.check_connection,
+            kwargs=connection_kwargs(settings, purpose=purpose),
+        )
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection[Any]]:
+        """A pooled connection (autocommit) for the block."""
+        with self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection[Any]]:
+        """A pooled connection in one transaction: committed at the end, rolled back on error."""
+        with self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self.pool.close()
+
+
+_databases: dict[tuple[str, Purpose, int, int], Database] = {}
+_lock = threading.Lock()
+
+
+def database(settings: DatabaseSettings, *, purpose: Purpose = "batch") -> Database:
+    """The process's :class:`Database` for ``settings`` and ``purpose`` (one pool each)."""
+    key = (
+        settings.url,
+        purpose,
+        settings.statement_timeout_ms,
+        settings.batch_statement_timeout_ms,
+    )
+    with _lock:
+        found = _databases.get(key)
+        if found is None or found.pool.closed:
+            found = _databases[key] = Database(settings, purpose=purpose)
+        return found
+
+
+def close_databases(url: str | None = None) -> None:
+    """Close the pools of ``url`` (all when None): before dropping a database, at exit."""
+    with _lock:
+        for key in [k for k in _databases if url is None or k[0] == url]:
+            _databases.pop(key).close()
+
+
+def read_frame(
+    conn: Connection[Any], query: Query, params: dict[str, Any] | Sequence[Any] | None = None
+) -> pd.DataFrame:
+    """The rows of ``query`` as a DataFrame (columns named as selected)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        columns = [c.name for c in cur.description or []]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
