@@ -1,4 +1,4 @@
-"""Alembic environment: the database URL comes from ``LOCUS_DATABASE_URL`` (app settings).
+"""Alembic environment: the database URL comes from ``LOCUS_DATABASE_URL`` (config settings).
 
 GeoAlchemy2's alembic helpers render geometry columns and their spatial indexes explicitly.
 """
@@ -9,11 +9,11 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from app.settings import get_settings
+from config.settings import get_settings
 
 
 def _url() -> str:
-    return context.config.attributes.get("database_url") or get_settings().database_url
+    return context.config.attributes.get("database_url") or get_settings().database.url
 
 
 def run_migrations_offline() -> None:
