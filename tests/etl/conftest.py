@@ -7,12 +7,12 @@ database the API and analysis tests use keeps its sites and computed travel time
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg.rows import namedtuple_row
 
 from app.demo import RUTLAND, RUTLAND_BUNDLE
 from config.settings import Settings
@@ -24,9 +24,16 @@ from tests.conftest import scratch_database, settings_for
 __all__ = ["RUTLAND", "fetch"]
 
 
+def _named(cursor: Any) -> Callable[[Sequence[Any]], Any]:
+    """Rows as named tuples; repeated or odd column names (``count``, ``?column?``) become
+    ``_1``, ``_2``... (psycopg's ``namedtuple_row`` refuses them)."""
+    row = namedtuple("Row", [c.name for c in cursor.description or []], rename=True)
+    return row._make
+
+
 def fetch(db: Database, query: str, params: Mapping[str, Any] | None = None) -> list[Any]:
     """The rows of ``query`` (named tuples), for the tests' assertions."""
-    with db.connection() as conn, conn.cursor(row_factory=namedtuple_row) as cur:
+    with db.connection() as conn, conn.cursor(row_factory=_named) as cur:
         cur.execute(query, params)
         return cur.fetchall()
 

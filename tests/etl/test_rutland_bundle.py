@@ -246,6 +246,25 @@ def test_newer_epraccur_replaces_older_and_keeps_both_records(
         assert ids_back["C82649"] != ids_before["C82649"]  # a new row: the old one was removed
 
 
+def test_rows_held_by_another_regions_load_are_refused_unchanged(
+    etl_settings: Settings, etl_db: Database, rutland: dict[str, LoadSummary], data_dir: Path
+) -> None:
+    """Oakham's pharmacies loaded again for a bbox around the town are already held by the
+    county's load: the load is refused with the constraint named, and nothing changes."""
+    before = checksums(etl_db)
+    with pytest.raises(
+        LoadError,
+        match=r"pharmacy_geo\.csv: rows clash with another active load .*uq_sites_source_id",
+    ):
+        load_dataset(
+            etl_settings,
+            "pharmacies",
+            data_dir / "england" / "pharmacy_geo.csv",
+            region="-0.80,52.62,-0.65,52.72",
+        )
+    assert checksums(etl_db) == before
+
+
 def test_registry_errors(etl_settings: Settings, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown dataset 'lsoa'; known datasets: .*lsoa21"):
         load_dataset(etl_settings, "lsoa", tmp_path / "x.geojson")
