@@ -3,7 +3,8 @@
 ``locus load <dataset> <path> [--region E06000017]`` looks the name up in :data:`DATASETS`,
 resolves the region against the areas already loaded, reads the file with the dataset's
 reader, locates sites that the file could not place (postcodes table, OSM names) and hands the
-result to :func:`etl.loading.load_parsed` (atomic, idempotent, with provenance).
+result to :func:`etl.loading.load_parsed` (atomic, idempotent, with provenance). Road networks
+are built at the configured speeds (``settings.travel``), which the load records.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import IntegrityError
 
+from config.settings import Settings, TravelSettings
 from etl import gtfs_load, network_load
 from etl.loading import (
     LoadError,
@@ -44,11 +44,35 @@ from etl.readers import (
     postcodes,
 )
 from etl.readers.common import POSTCODE_RE, Progress, mark_outside, split_points
+from store import loads
+from store.connection import Database, database
 
-__all__ = ["DATASETS", "Dataset", "Progress", "load_dataset", "locate_sites"]
+__all__ = ["DATASETS", "Dataset", "Progress", "TravelReader", "load_dataset", "locate_sites"]
 
 Reader = Callable[[Path, Region, "Progress | None"], ParsedFile]
-Locator = Callable[[Connection, ParsedFile, Region, Mapping[str, Any]], ParsedFile]
+Locator = Callable[[Database, ParsedFile, Region, Mapping[str, Any]], ParsedFile]
+
+
+class _ReadWithTravel(Protocol):
+    def __call__(
+        self,
+        path: Path,
+        region: Region,
+        progress: Progress | None = None,
+        *,
+        travel: TravelSettings,
+    ) -> ParsedFile: ...
+
+
+@dataclass(frozen=True)
+class TravelReader:
+    """A reader whose rows depend on the travel settings as well as the file (road networks:
+    the walking and cycling speeds)."""
+
+    read: _ReadWithTravel
+    #: The settings that decide the rows, recorded with the load and part of its identity.
+    parameters: Callable[[TravelSettings], dict[str, Any]]
+
 
 MAX_LISTED = 30
 
@@ -59,7 +83,7 @@ class Dataset:
 
     name: str
     description: str
-    read: Reader
+    read: Reader | TravelReader
     national: bool
     #: After reading, with a database connection: place sites the file could not place.
     locate: Locator | None = None
@@ -74,20 +98,14 @@ def _unlocated(frame: pd.DataFrame) -> np.ndarray[Any, Any]:
     return np.asarray(shapely.is_missing(frame["geom"].to_numpy(dtype=object)), dtype=bool)
 
 
-def _by_postcode(conn: Connection, frame: pd.DataFrame) -> int:
+def _by_postcode(db: Database, frame: pd.DataFrame) -> int:
     """Fill missing geometries from the ``postcodes`` table; returns how many were placed."""
     todo = _unlocated(frame) & frame["postcode"].fillna("").str.match(POSTCODE_RE).to_numpy()
     if not todo.any():
         return 0
     wanted = sorted(set(frame.loc[todo, "postcode"]))
-    rows = conn.execute(
-        text(
-            "SELECT DISTINCT ON (postcode) postcode, ST_AsBinary(geom) FROM postcodes "
-            "WHERE postcode = ANY(:pcs) ORDER BY postcode, load_id DESC"
-        ),
-        {"pcs": wanted},
-    ).all()
-    points = {pc: shapely.from_wkb(bytes(wkb)) for pc, wkb in rows}
+    with db.connection() as conn:
+        points = loads.postcode_points(conn, wanted)
     geoms = frame["geom"].to_numpy(dtype=object).copy()
     located_by = frame["located_by"].to_numpy(dtype=object).copy()
     codes = frame["postcode"].to_numpy(dtype=object)
@@ -108,15 +126,14 @@ def _norm_name(name: str) -> str:
     return " ".join(w for w in words if w not in {"the", "nhs"})
 
 
-def _by_osm_name(conn: Connection, frame: pd.DataFrame, region: Region) -> int:
+def _by_osm_name(db: Database, frame: pd.DataFrame, region: Region) -> int:
     """Place unlocated sites on an OSM health site (source 'osm') with the same name."""
     todo = np.flatnonzero(_unlocated(frame))
     if not len(todo):
         return 0
-    rows = conn.execute(
-        text("SELECT name, ST_AsBinary(geom) FROM sites WHERE source = 'osm' AND geom IS NOT NULL")
-    ).all()
-    candidates = [(_norm_name(n), shapely.from_wkb(bytes(w))) for n, w in rows if n]
+    with db.connection() as conn:
+        rows = loads.osm_site_names(conn)
+    candidates = [(_norm_name(n), g) for n, g in rows if n]
     if region.polygon is not None and candidates:
         inside = region.contains(np.array([g for _, g in candidates], dtype=object))
         candidates = [c for c, ok in zip(candidates, inside, strict=True) if ok]
@@ -141,7 +158,7 @@ def _by_osm_name(conn: Connection, frame: pd.DataFrame, region: Region) -> int:
 
 
 def locate_sites(
-    conn: Connection,
+    db: Database,
     parsed: ParsedFile,
     region: Region,
     options: Mapping[str, Any],
@@ -160,9 +177,9 @@ def locate_sites(
     """
     frame = parsed.tables["sites"].copy()
     before = _unlocated(frame)
-    placed = _by_postcode(conn, frame)
+    placed = _by_postcode(db, frame)
     if osm_names:
-        placed += _by_osm_name(conn, frame, region)
+        placed += _by_osm_name(db, frame, region)
     notes = list(parsed.notes)
     rejects = list(parsed.rejects)
     if placed:
@@ -396,7 +413,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             "osm-network",
             "OpenStreetMap extract (.osm.pbf) → drive, walk and cycle networks",
-            network_load.parse_osm_network,
+            TravelReader(network_load.parse_osm_network, network_load.network_parameters),
             national=False,
         ),
         Dataset(
@@ -410,7 +427,7 @@ DATASETS: dict[str, Dataset] = {
 
 
 def load_dataset(
-    engine: Engine,
+    settings: Settings,
     name: str,
     path: Path,
     *,
@@ -420,6 +437,25 @@ def load_dataset(
     options: Mapping[str, Any] | None = None,
 ) -> LoadSummary:
     """Read ``path`` as dataset ``name`` filtered to ``region`` and load it atomically.
+
+    Parameters
+    ----------
+    settings
+        Where to load (``settings.database``, a batch connection) and, for road networks, the
+        speeds to build them at (``settings.travel``; recorded in the load's metadata).
+    name
+        A key of :data:`DATASETS`.
+    path
+        The file.
+    region
+        A local authority code or a WGS84 bbox ``minlon,minlat,maxlon,maxlat`` ('' for the
+        whole file).
+    allow_rejects
+        How many rejected rows to tolerate (recorded with the load).
+    progress
+        Called with (rows done, total) while the file is read.
+    options
+        Passed to the dataset's site locator.
 
     Raises
     ------
@@ -435,26 +471,23 @@ def load_dataset(
     path = Path(path)
     if not path.is_file():
         raise LoadError(path, f"file not found: {path}")
-    same = unchanged_load(engine, name, region, path)
+    db = database(settings.database, purpose="batch")
+    reader = dataset.read
+    parameters = reader.parameters(settings.travel) if isinstance(reader, TravelReader) else {}
+    same = unchanged_load(db, name, region, path, parameters)
     if same is not None:
         return same
-    with engine.connect() as conn:
-        reg = resolve_region(conn, region)
-    parsed = dataset.read(path, reg, progress)
+    reg = resolve_region(db, region)
+    if isinstance(reader, TravelReader):
+        parsed = reader.read(path, reg, progress, travel=settings.travel)
+    else:
+        parsed = reader(path, reg, progress)
     if dataset.locate is not None:
-        with engine.connect() as conn:
-            parsed = dataset.locate(conn, parsed, reg, options or {})
-    try:
-        return load_parsed(
-            engine,
-            parsed,
-            region=region,
-            allow_rejects=allow_rejects,
-            extra_superseded_datasets=dataset.supersedes,
-        )
-    except IntegrityError as exc:
-        detail = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
-        raise LoadError(
-            path,
-            f"rows clash with another active load (loaded for a different region?): {detail}",
-        ) from exc
+        parsed = dataset.locate(db, parsed, reg, options or {})
+    return load_parsed(
+        db,
+        parsed,
+        region=region,
+        allow_rejects=allow_rejects,
+        extra_superseded_datasets=dataset.supersedes,
+    )

@@ -30,14 +30,13 @@ import re
 import zipfile
 import zlib
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pyproj import Transformer
 
-BNG = 27700
+from spatial.crs import wgs84_to_bng
+
 MAX_PROBLEMS = 50
 
 REQUIRED_FILES = ("stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
@@ -369,12 +368,6 @@ def _fmt(seconds: float) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-@lru_cache(maxsize=1)
-def _to_bng() -> Transformer:
-    """WGS84 -> British National Grid, built once (construction costs most of a second)."""
-    return Transformer.from_crs(4326, BNG, always_xy=True)
-
-
 def _stops(stops: pd.DataFrame, problems: list[str]) -> pd.DataFrame:
     name = "stops.txt"
     _check_unique(name, stops, ["stop_id"], problems)
@@ -392,7 +385,7 @@ def _stops(stops: pd.DataFrame, problems: list[str]) -> pd.DataFrame:
     for line, la, lo in stops.loc[bad, ["_line", "stop_lat", "stop_lon"]].itertuples(index=False):
         problems.append(f"{_row(name, line)}: bad coordinates stop_lat {la!r}, stop_lon {lo!r}")
     stops = stops.assign(stop_lat=lat, stop_lon=lon)
-    x, y = _to_bng().transform(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float))
+    x, y = wgs84_to_bng(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float))
     stops["x"] = np.asarray(x, dtype=np.float64)
     stops["y"] = np.asarray(y, dtype=np.float64)
     return stops

@@ -25,7 +25,8 @@ import numpy as np
 import osmium
 import pandas as pd
 import shapely
-from pyproj import Transformer
+
+from spatial.crs import BNG, wgs84_to_bng
 
 __all__ = ["HEALTH_AMENITIES", "ROUTING_TAGS", "OsmExtract", "OsmReadError", "read_osm"]
 
@@ -187,8 +188,7 @@ def read_osm(
 
     ids = np.fromiter(node_loc.keys(), dtype=np.int64, count=len(node_loc))
     lonlat = np.array(list(node_loc.values()), dtype=np.float64).reshape(-1, 2)
-    to_bng = Transformer.from_crs(4326, 27700, always_xy=True)
-    x, y = to_bng.transform(lonlat[:, 0], lonlat[:, 1])
+    x, y = wgs84_to_bng(lonlat[:, 0], lonlat[:, 1])
     nodes = pd.DataFrame({"osm_id": ids, "x": x, "y": y, "lon": lonlat[:, 0], "lat": lonlat[:, 1]})
 
     health = pd.DataFrame(
@@ -216,11 +216,11 @@ def read_osm(
             & (health["lat"] <= n)
         ].reset_index(drop=True)
 
-    hx, hy = to_bng.transform(health["lon"].to_numpy(float), health["lat"].to_numpy(float))
+    hx, hy = wgs84_to_bng(health["lon"].to_numpy(float), health["lat"].to_numpy(float))
     health_gdf = gpd.GeoDataFrame(
         health.drop(columns=["lon", "lat"]),
         geometry=shapely.points(np.asarray(hx), np.asarray(hy)),
-        crs=27700,
+        crs=BNG,
     )
     return OsmExtract(
         ways=ways,

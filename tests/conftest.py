@@ -104,14 +104,15 @@ def database_env(url: str) -> Iterator[str]:
 
 
 def load_trafford(
-    engine: Engine, data_dir: Path, *, only: Collection[str] | None = None
+    settings: Settings, data_dir: Path, *, only: Collection[str] | None = None
 ) -> dict[str, LoadSummary]:
-    """Load the real Trafford files of :data:`TRAFFORD_BUNDLE` (those in ``only`` if given)."""
+    """Load the real Trafford files of :data:`TRAFFORD_BUNDLE` (those in ``only`` if given)
+    into ``settings.database``."""
     from etl.datasets import load_dataset
 
     return {
         name: load_dataset(
-            engine, name, data_dir / "trafford" / rel, region=TRAFFORD, allow_rejects=allow
+            settings, name, data_dir / "trafford" / rel, region=TRAFFORD, allow_rejects=allow
         )
         for name, rel, allow in TRAFFORD_BUNDLE
         if only is None or name in only

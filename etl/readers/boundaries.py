@@ -19,7 +19,6 @@ from shapely.geometry import MultiPolygon, Polygon, shape
 
 from etl.loading import OGL, OS_ATTRIBUTION, LoadError, ParsedFile, Region, Reject
 from etl.readers.common import (
-    _TO_BNG,
     BNG_BOUNDS,
     LSOA_RE,
     MSOA_RE,
@@ -28,6 +27,7 @@ from etl.readers.common import (
     report,
     require_file,
 )
+from spatial.crs import wgs84_to_bng
 
 _WGS84_NAMES = {
     "urn:ogc:def:crs:OGC:1.3:CRS84",
@@ -85,9 +85,7 @@ def _keys(path: Path, props: dict[str, Any], level: str, vintage: int) -> tuple[
 
 
 def _to_bng(geom: Any) -> Any:
-    return shapely.transform(
-        geom, lambda xy: np.column_stack(_TO_BNG.transform(xy[:, 0], xy[:, 1]))
-    )
+    return shapely.transform(geom, lambda xy: np.column_stack(wgs84_to_bng(xy[:, 0], xy[:, 1])))
 
 
 def _repair(geom: Any) -> MultiPolygon | None:

@@ -18,13 +18,12 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import python_calamine
 import shapely
-from pyproj import Transformer
 from shapely.geometry.base import BaseGeometry
 
 from etl.loading import LoadError, Region, Reject
-
-BNG = 27700
+from spatial.crs import wgs84_to_bng
 
 #: LSOA (E01/W01), MSOA (E02/W02) and local authority codes.
 LSOA_RE = re.compile(r"^[EW]01\d{6}$")
@@ -40,8 +39,6 @@ OUTWARD_RE = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
 # Great Britain in British National Grid (metres) and in WGS84 (degrees), generous.
 BNG_BOUNDS = (0.0, 0.0, 700_000.0, 1_300_000.0)
 UK_LONLAT_BOUNDS = (-9.0, 49.0, 2.5, 61.0)
-
-_TO_BNG = Transformer.from_crs(4326, BNG, always_xy=True)
 
 READ_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
@@ -210,7 +207,7 @@ def bad_codes(
 
 def lonlat_points(lon: pd.Series, lat: pd.Series) -> np.ndarray[Any, Any]:
     """WGS84 lon/lat (floats, NaN allowed) as shapely points in EPSG:27700 (None where NaN)."""
-    x, y = _TO_BNG.transform(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float))
+    x, y = wgs84_to_bng(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float))
     points = np.asarray(shapely.points(np.column_stack([x, y])), dtype=object)
     missing = lon.isna().to_numpy() | lat.isna().to_numpy()
     points[missing] = None
@@ -278,8 +275,6 @@ def read_sheet(path: Path, sheet: str) -> list[list[Any]]:
 
     A truncated or corrupted workbook, or a missing sheet, is a :class:`LoadError`.
     """
-    import python_calamine
-
     require_file(path)
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(path))

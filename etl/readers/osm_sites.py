@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from etl.loading import ODBL, LoadError, ParsedFile, Region
+from etl.osm import OsmReadError, read_osm
 from etl.readers.common import Progress, filter_sites, report, require_file, sites_frame
 
 
@@ -25,8 +26,6 @@ def _kind(amenity: object, healthcare: object, building: object) -> str:
 
 def read_osm_health(path: Path, region: Region, progress: Progress | None = None) -> ParsedFile:
     """Health and amenity points of an OSM extract (EPSG:27700) as sites."""
-    from etl.osm import OsmReadError, read_osm
-
     require_file(path)
     try:
         health = read_osm(path).health

@@ -10,10 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
+from config.settings import Settings
 from etl.datasets import load_dataset
 from etl.loading import LoadError, LoadSummary
+from store.connection import Database
 
 from .conftest import RUTLAND
 from .test_rutland_bundle import checksums
@@ -150,7 +151,8 @@ CASES: list[tuple[str, str, Callable[[Path, Path], Path], str]] = [
     [pytest.param(d, m, msg, id=label) for d, label, m, msg in CASES],
 )
 def test_bad_file_is_refused_and_nothing_changes(
-    db_engine: Engine,
+    etl_settings: Settings,
+    etl_db: Database,
     rutland: dict[str, LoadSummary],
     data_dir: Path,
     tmp_path: Path,
@@ -159,9 +161,9 @@ def test_bad_file_is_refused_and_nothing_changes(
     message: str,
 ) -> None:
     path = make(data_dir, tmp_path)
-    before = checksums(db_engine)
+    before = checksums(etl_db)
     with pytest.raises(LoadError) as info:
-        load_dataset(db_engine, dataset, path, region=RUTLAND)
+        load_dataset(etl_settings, dataset, path, region=RUTLAND)
     assert re.search(message, str(info.value)), str(info.value)
     assert "Traceback" not in str(info.value)
-    assert checksums(db_engine) == before
+    assert checksums(etl_db) == before

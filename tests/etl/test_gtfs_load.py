@@ -13,26 +13,50 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from app.services import transit
+from config.settings import Settings
 from etl.datasets import load_dataset
 from etl.gtfs_load import TABLES
-from etl.loading import LoadError, table_checksum
-from tests.conftest import gtfs_timetable, scratch_database
+from etl.loading import LoadError
+from store.connection import Database, close_databases, database
+from store.loads import table_checksum
+from tests.conftest import gtfs_timetable, scratch_database, settings_for
+
+from .conftest import fetch
 
 IOW = "E06000046"
 FEED = "isle_of_wight/iow-bus-gtfs.zip"
 
 
 @pytest.fixture(scope="module")
-def gtfs_engine() -> Iterator[Engine]:
-    with scratch_database("locus_test_gtfs") as (_, engine):
-        yield engine
+def gtfs_scratch() -> Iterator[tuple[str, Engine]]:
+    with scratch_database("locus_test_gtfs") as (url, engine):
+        try:
+            yield url, engine
+        finally:
+            close_databases(url)
 
 
-def _checksums(engine: Engine) -> dict[str, str]:
-    with engine.connect() as conn:
+@pytest.fixture(scope="module")
+def gtfs_engine(gtfs_scratch: tuple[str, Engine]) -> Engine:
+    """For the app's timetable functions, which still take an engine."""
+    return gtfs_scratch[1]
+
+
+@pytest.fixture(scope="module")
+def gtfs_settings(gtfs_scratch: tuple[str, Engine]) -> Settings:
+    return settings_for(gtfs_scratch[0])
+
+
+@pytest.fixture(scope="module")
+def gtfs_db(gtfs_settings: Settings) -> Database:
+    return database(gtfs_settings.database, purpose="batch")
+
+
+def _checksums(db: Database) -> dict[str, str]:
+    with db.connection() as conn:
         return {t: table_checksum(conn, t) for t in (*TABLES, "data_loads")}
 
 
@@ -41,8 +65,10 @@ def test_no_feed_is_a_clear_error(gtfs_engine: Engine) -> None:
         transit.require_feed(gtfs_engine)
 
 
-def test_real_feed_loads_and_rebuilds_the_timetable(gtfs_engine: Engine, data_dir: Path) -> None:
-    summary = load_dataset(gtfs_engine, "gtfs", data_dir / FEED, region=IOW)
+def test_real_feed_loads_and_rebuilds_the_timetable(
+    gtfs_engine: Engine, gtfs_settings: Settings, gtfs_db: Database, data_dir: Path
+) -> None:
+    summary = load_dataset(gtfs_settings, "gtfs", data_dir / FEED, region=IOW)
     assert summary.status == "loaded"
     assert summary.vintage == "2018-05-07/2050-01-01"
     assert summary.rows_loaded == {
@@ -54,13 +80,10 @@ def test_real_feed_loads_and_rebuilds_the_timetable(gtfs_engine: Engine, data_di
         "gtfs_calendar": 11,
         "gtfs_calendar_dates": 0,
     }
-    with gtfs_engine.connect() as conn:
-        feed = conn.execute(
-            text("SELECT start_date, end_date, publisher, agencies FROM transit_feeds")
-        ).one()
-        vintage = conn.execute(
-            text("SELECT vintage FROM data_loads WHERE id = :i"), {"i": summary.load_id}
-        ).scalar_one()
+    (feed,) = fetch(gtfs_db, "SELECT start_date, end_date, publisher, agencies FROM transit_feeds")
+    ((vintage,),) = fetch(
+        gtfs_db, "SELECT vintage FROM data_loads WHERE id = %(i)s", {"i": summary.load_id}
+    )
     assert (feed.start_date, feed.end_date) == (dt.date(2018, 5, 7), dt.date(2050, 1, 1))
     assert vintage == "2018-05-07/2050-01-01"
     assert {a["agency_name"] for a in feed.agencies} == {"more Bus", "Southern Vectis", "FYTBus"}
@@ -77,7 +100,7 @@ def test_real_feed_loads_and_rebuilds_the_timetable(gtfs_engine: Engine, data_di
         assert np.array_equal(np.sort(getattr(from_db, name)), np.sort(getattr(from_file, name)))
     assert np.allclose(np.sort(from_db.stop_x), np.sort(from_file.stop_x))
 
-    again = load_dataset(gtfs_engine, "gtfs", data_dir / FEED, region=IOW)
+    again = load_dataset(gtfs_settings, "gtfs", data_dir / FEED, region=IOW)
     assert (again.status, again.load_id) == ("unchanged", summary.load_id)
 
 
@@ -99,21 +122,21 @@ def _broken_copy(src: Path, dest: Path) -> Path:
 
 
 def test_broken_feed_is_refused_and_changes_nothing(
-    gtfs_engine: Engine, data_dir: Path, tmp_path: Path
+    gtfs_settings: Settings, gtfs_db: Database, data_dir: Path, tmp_path: Path
 ) -> None:
-    load_dataset(gtfs_engine, "gtfs", data_dir / FEED, region=IOW)  # the good feed is in place
-    before = _checksums(gtfs_engine)
+    load_dataset(gtfs_settings, "gtfs", data_dir / FEED, region=IOW)  # the good feed is in place
+    before = _checksums(gtfs_db)
     broken = _broken_copy(data_dir / FEED, tmp_path / "iow-broken.zip")
     with pytest.raises(LoadError) as err:
-        load_dataset(gtfs_engine, "gtfs", broken, region=IOW)
+        load_dataset(gtfs_settings, "gtfs", broken, region=IOW)
     message = str(err.value)
     assert "iow-broken.zip: stop_times.txt row 3: unknown stop_id 'NO_SUCH_STOP'" in message
     assert len(err.value.rejects) == 1
-    assert _checksums(gtfs_engine) == before
+    assert _checksums(gtfs_db) == before
 
     truncated = tmp_path / "truncated.zip"
     shutil.copy(data_dir / FEED, truncated)
     truncated.write_bytes(truncated.read_bytes()[:5000])
     with pytest.raises(LoadError, match=r"truncated\.zip"):
-        load_dataset(gtfs_engine, "gtfs", truncated, region=IOW)
-    assert _checksums(gtfs_engine) == before
+        load_dataset(gtfs_settings, "gtfs", truncated, region=IOW)
+    assert _checksums(gtfs_db) == before
