@@ -1,20 +1,27 @@
 """The ``locus`` command: set up the database, load data, compute, serve.
 
-Commands delegate: loading to ``etl``, computing to ``spatial`` (through ``app.compute``),
-serving to ``app.main``. Errors a user can fix are printed as one clear message, exit code 1.
+Commands delegate: the database to ``store``, loading to ``etl``, computing to ``spatial``
+(through ``app.services.compute``), serving to ``app.main``. Each command is an entry point:
+it reads the settings once (:func:`config.settings.get_settings`) and passes them on. Errors
+a user can fix are printed as one clear message, exit code 1.
+
+Commands import what they use inside their own body, so ``locus --help`` and the light
+commands start without loading pandas, GeoPandas, osmium or FastAPI.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from config.settings import Settings, get_settings
 from etl.readers.common import Progress
 
 cli = typer.Typer(
@@ -24,9 +31,10 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(stderr=True)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
     raise typer.Exit(code=1)
 
@@ -34,10 +42,9 @@ def _fail(message: str) -> None:
 @cli.command("db-create")
 def db_create() -> None:
     """Create the database named in LOCUS_DATABASE_URL when it does not exist."""
-    from app.dbadmin import create_database
-    from config.settings import get_settings
+    from store.admin import create_database
 
-    created = create_database(get_settings().database.url)
+    created = create_database(get_settings().database)
     if created:
         console.print(f"created database {created}")
 
@@ -45,10 +52,9 @@ def db_create() -> None:
 @cli.command()
 def migrate() -> None:
     """Upgrade the database schema to the newest migration (alembic upgrade head)."""
-    from app.dbadmin import upgrade_head
-    from config.settings import get_settings
+    from store.admin import upgrade_head
 
-    upgrade_head(get_settings().database.url)
+    upgrade_head(get_settings().database)
 
 
 @cli.command()
@@ -66,16 +72,17 @@ def load(
     ] = 0,
 ) -> None:
     """Validate a file and load it atomically (all or nothing), recording provenance."""
-    from app.db import get_engine
+    from app.db import engine_for
     from etl.datasets import DATASETS, load_dataset
     from etl.loading import LoadError
 
+    settings = get_settings()
     if dataset not in DATASETS:
         _fail(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}")
     try:
         with _progress(f"{dataset} ← {path.name}") as progress:
             summary = load_dataset(
-                get_engine(),
+                engine_for(settings.database.url),
                 dataset,
                 path,
                 region=region,
@@ -103,26 +110,19 @@ def datasets() -> None:
 @cli.command()
 def loads() -> None:
     """Show the provenance of every load (newest first)."""
-    from sqlalchemy import text
-
-    from app.db import get_engine
+    from store.admin import load_history
+    from store.connection import database
 
     table = Table(
         "id", "dataset", "region", "file", "vintage", "loaded", "rejected", "status", "changes"
     )
-    with get_engine().connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT id, dataset, region, file_name, vintage, rows_loaded, rows_rejected, "
-                "status, changes FROM data_loads ORDER BY id DESC"
-            )
-        ).all()
-    for r in rows:
+    for r in load_history(database(get_settings().database)):
         changes = "; ".join(
             f"{name} +{c['added']} -{c['removed']} ~{c['changed']}"
-            for name, c in (r.changes or {}).items()
+            for name, c in (r["changes"] or {}).items()
         )
-        table.add_row(*(str(v) if v is not None else "" for v in r[:-1]), changes)
+        shown = [v for k, v in r.items() if k != "changes"]
+        table.add_row(*(str(v) if v is not None else "" for v in shown), changes)
     Console().print(table)
 
 
@@ -131,10 +131,10 @@ def compute(
     force: Annotated[bool, typer.Option(help="recompute even when nothing changed")] = False,
 ) -> None:
     """Compute the stored area → site travel times for every mode (when the data changed)."""
-    from app.db import get_engine
+    from app.db import engine_for
     from app.services.compute import refresh_computations
 
-    summaries = refresh_computations(get_engine(), force=force)
+    summaries = refresh_computations(engine_for(get_settings().database.url), force=force)
     if not summaries:
         console.print("travel times are up to date (or no network is loaded)")
     for s in summaries:
@@ -158,28 +158,26 @@ def demo(
     analyses (LOCUS_ANONYMOUS_ROLE=analyst unless set); restricted data stays private.
     """
     from app.demo import BUNDLES, load_demo
+    from etl.loading import LoadError
 
+    settings = get_settings()
     if bundle not in BUNDLES:
         _fail(f"--bundle {bundle!r}: expected one of {', '.join(BUNDLES)}")
     try:
-        summaries = load_demo(progress_factory=_progress, bundle=BUNDLES[bundle])
-    except Exception as exc:  # a user-facing summary of what failed, then stop
-        from etl.loading import LoadError
-
-        if isinstance(exc, LoadError | ValueError | FileNotFoundError):
-            _fail(str(exc))
-        raise
+        summaries = load_demo(settings, progress_factory=_progress, bundle=BUNDLES[bundle])
+    except (LoadError, ValueError, FileNotFoundError) as exc:  # what failed, then stop
+        _fail(str(exc))
     for summary in summaries:
         _print_summary(summary)
     if serve:
-        import os
-
-        from config.settings import get_settings
-
-        if get_settings().api.host in ("127.0.0.1", "localhost", "::1"):
-            os.environ.setdefault("LOCUS_ANONYMOUS_ROLE", "analyst")
-            get_settings.cache_clear()
-        serve_command(with_worker=True)
+        if settings.api.host in _LOOPBACK and "LOCUS_ANONYMOUS_ROLE" not in os.environ:
+            settings = settings.model_copy(
+                update={"api": settings.api.model_copy(update={"anonymous_role": "analyst"})}
+            )
+            # Processes started below (the job worker) read their settings from the
+            # environment, as every entry point does.
+            os.environ["LOCUS_ANONYMOUS_ROLE"] = "analyst"
+        _serve(settings, with_worker=True)
 
 
 @cli.command("serve")
@@ -192,14 +190,26 @@ def serve_command(
     ] = False,
 ) -> None:
     """Serve the API (and the web map) with uvicorn."""
+    _serve(get_settings(), host=host, port=port, workers=workers, with_worker=with_worker)
+
+
+def _serve(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int = 1,
+    with_worker: bool = False,
+) -> None:
+    """Run uvicorn on ``create_app(settings)`` (several workers import ``app.main:app``,
+    which reads the environment), with a job worker process beside it if asked."""
     import subprocess
     import sys
 
     import uvicorn
 
-    from config.settings import get_settings
+    from app.main import create_app
 
-    settings = get_settings()
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
     job_worker = (
@@ -208,7 +218,11 @@ def serve_command(
     console.print(f"serving Locus on http://{bind_host}:{bind_port}")
     try:
         uvicorn.run(
-            "app.main:app", host=bind_host, port=bind_port, workers=workers, log_level="warning"
+            create_app(settings) if workers == 1 else "app.main:app",
+            host=bind_host,
+            port=bind_port,
+            workers=workers,
+            log_level="warning",
         )
     finally:
         if job_worker is not None:
@@ -235,21 +249,23 @@ def keys_create(
     label: Annotated[str, typer.Option(help="a note to recognise the key by")] = "",
 ) -> None:
     """Create an API key and print it (the only time the secret is shown)."""
-    from app.auth import create_api_key
-    from app.db import get_engine
+    from store.connection import database
+    from store.keys import create_api_key
 
-    if role not in ("viewer", "analyst", "admin"):
-        _fail(f"--role {role!r}: expected viewer, analyst or admin")
-    typer.echo(create_api_key(get_engine(), org, role, label=label))
+    try:
+        key = create_api_key(database(get_settings().database), org, role, label=label)
+    except ValueError as exc:  # an unknown role or a malformed organisation
+        _fail(str(exc))
+    typer.echo(key)
 
 
 @keys.command("revoke")
 def keys_revoke(key: Annotated[str, typer.Argument(help="the key or its id")]) -> None:
     """Revoke an API key."""
-    from app.auth import revoke_api_key
-    from app.db import get_engine
+    from store.connection import database
+    from store.keys import revoke_api_key
 
-    if not revoke_api_key(get_engine(), key):
+    if not revoke_api_key(database(get_settings().database), key):
         _fail(f"no active key {key!r}")
     console.print("revoked")
 
@@ -259,10 +275,10 @@ def keys_list(
     org: Annotated[str | None, typer.Option(help="only this organisation")] = None,
 ) -> None:
     """List API keys (ids, organisations, roles; never the secrets)."""
-    from app.auth import list_api_keys
-    from app.db import get_engine
+    from store.connection import database
+    from store.keys import list_api_keys
 
-    rows = list_api_keys(get_engine(), org)
+    rows = list_api_keys(database(get_settings().database), org)
     table = Table("id", "organisation", "role", "label", "created", "revoked")
     for r in rows:
         table.add_row(

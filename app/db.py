@@ -1,4 +1,10 @@
-"""Database engines: one SQLAlchemy engine per URL, created lazily and reused."""
+"""SQLAlchemy engines for code that has not moved to :mod:`store` yet (to be deleted).
+
+The API and the data layer use :mod:`store.connection` (one connection configuration for
+every path). What still takes an engine: ``etl.datasets.load_dataset``,
+``app.services.compute.refresh_computations``, ``routers.analysis``, ``routers.estate`` and
+``jobs.tasks``; when they take a :class:`store.connection.Database`, this module goes.
+"""
 
 from __future__ import annotations
 

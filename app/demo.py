@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-
-from app.db import get_engine
-from config.settings import get_settings
+from app.db import engine_for
+from app.services.compute import refresh_computations
+from config.settings import Settings
+from etl.datasets import load_dataset
 from etl.loading import LoadSummary
 
 RUTLAND = "E06000017"
@@ -73,16 +73,17 @@ BUNDLES: dict[str, tuple[BundleFile, ...]] = {
 
 
 def load_bundle(
-    engine: Engine,
+    settings: Settings,
     bundle: tuple[BundleFile, ...],
     *,
     data_dir: Path | None = None,
     progress_factory: Callable[[str], AbstractContextManager[Any]] | None = None,
 ) -> list[LoadSummary]:
-    """Load every file of ``bundle`` in order (each atomically); return the summaries."""
-    from etl.datasets import load_dataset
-
-    root = data_dir or get_settings().paths.data_dir
+    """Load every file of ``bundle`` in order (each atomically) into the database of
+    ``settings``, from ``data_dir`` (default ``settings.paths.data_dir``); the summaries."""
+    # etl.datasets.load_dataset takes a SQLAlchemy engine (until the etl layer moves to store).
+    engine = engine_for(settings.database.url)
+    root = data_dir or settings.paths.data_dir
     summaries = []
     for item in bundle:
         path = root / item.path
@@ -112,16 +113,14 @@ def load_bundle(
 
 
 def load_demo(
+    settings: Settings,
     *,
-    engine: Engine | None = None,
     data_dir: Path | None = None,
     progress_factory: Callable[[str], AbstractContextManager[Any]] | None = None,
     bundle: tuple[BundleFile, ...] = RUTLAND_BUNDLE,
 ) -> list[LoadSummary]:
-    """Load a bundle (default Rutland) and compute the stored travel times (idempotent)."""
-    engine = engine or get_engine()
-    summaries = load_bundle(engine, bundle, data_dir=data_dir, progress_factory=progress_factory)
-    from app.services.compute import refresh_computations
-
-    refresh_computations(engine)
+    """Load a bundle (default Rutland) into the database of ``settings`` and compute the
+    stored travel times (idempotent)."""
+    summaries = load_bundle(settings, bundle, data_dir=data_dir, progress_factory=progress_factory)
+    refresh_computations(engine_for(settings.database.url))
     return summaries

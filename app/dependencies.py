@@ -1,7 +1,9 @@
 """Request parsing as FastAPI dependencies (``Annotated`` aliases keep routes short).
 
 Every parameter is validated here and a bad one raises :class:`app.errors.InvalidParameter`
-naming it, which the problem+json handler turns into a 400.
+naming it, which the problem+json handler turns into a 400. :func:`reject_nul_bytes` runs
+before every route (``create_app`` installs it app-wide): no query or path parameter holding
+a NUL character, which PostgreSQL text cannot store, reaches a route or the database.
 """
 
 from __future__ import annotations
@@ -15,17 +17,11 @@ from fastapi import Depends, Path, Query, Request
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from app.auth import Principal, current_principal
-from app.collections import (
-    CRS84,
-    CRS_SRID,
-    EPSG_27700,
-    REGISTRY,
-    Collection,
-    ItemsQuery,
-)
+from app.auth import current_principal
 from app.errors import CollectionNotFound, InvalidParameter, NotAcceptable
 from config.settings import Settings
+from store.access import Principal
+from store.features import CRS84, CRS_SRID, EPSG_27700, REGISTRY, Collection, ItemsQuery
 
 #: Valid coordinate ranges per bbox CRS (CRS84 in degrees, BNG in metres).
 _BBOX_RANGE: dict[int, tuple[float, float, float, float]] = {
@@ -40,6 +36,21 @@ _DATETIME = re.compile(
     r"^(\.\.|\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?)?"
     r"(/(\.\.|\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2}))?)?)?$"
 )
+
+
+def reject_nul_bytes(request: Request) -> None:
+    """400 naming the first query or path parameter (name or value) with a NUL character.
+
+    Installed as an app-wide dependency, so it runs before each route's own parameters are
+    parsed: PostgreSQL cannot store NUL in text, and a value holding one would otherwise end
+    as a database error (500) in whichever statement received it.
+    """
+    for name, value in [*request.path_params.items(), *request.query_params.multi_items()]:
+        if "\x00" in str(name) or "\x00" in str(value):
+            raise InvalidParameter(
+                f"parameter {name!r} contains a NUL character (%00), which is not allowed",
+                parameter=str(name),
+            )
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -1,13 +1,16 @@
-"""The Locus HTTP service: ``create_app()`` builds it, ``app`` is what uvicorn serves.
+"""The Locus HTTP service: ``create_app(settings)`` builds it, ``app`` is what uvicorn serves.
 
-The lifespan opens one async psycopg pool (:func:`store.connection.async_pool`: the one
-connection configuration) and keeps it on ``app.state.pool``; routes reach it
-through :mod:`app.dependencies`. The pool opens without waiting, so ``/healthz`` answers even
-when the database is down and ``/readyz`` reports it as a 503 problem.
+The app keeps its :class:`config.settings.Settings` on ``app.state.settings`` (routes read
+them through :data:`app.dependencies.SettingsDep`, never as a global). The lifespan opens one
+async psycopg pool (:func:`store.connection.async_pool`: the one connection configuration)
+and keeps it on ``app.state.pool``; routes reach it through :mod:`app.dependencies`. The pool
+opens without waiting, so ``/healthz`` answers even when the database is down and
+``/readyz`` reports it as a 503 problem.
 
 Routers slot in per concern: OGC API Features (``routers.ogc``), vector tiles
-(``routers.tiles``), health (``routers.health``); processes/jobs and API keys will be more
-routers and a real ``dependencies.get_principal``.
+(``routers.tiles``), health (``routers.health``), analysis, processes and jobs, estate, and
+the web map. One app-wide dependency (:func:`app.dependencies.reject_nul_bytes`) refuses a
+NUL character in any query or path parameter before a route sees it.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from app.dependencies import reject_nul_bytes
 from app.errors import install_handlers
 from app.routers import analysis, estate, health, ogc, processes, tiles, web
 from config.settings import Settings, get_settings
@@ -37,8 +41,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.close()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The FastAPI application for ``settings`` (default: ``get_settings()``)."""
+def create_app(settings: Settings) -> FastAPI:
+    """The FastAPI application for ``settings``."""
     app = FastAPI(
         title="Locus",
         description=(
@@ -51,8 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api.html",
         redoc_url=None,
         lifespan=lifespan,
+        dependencies=[Depends(reject_nul_bytes)],
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = settings
     app.state.extent_cache = {}
     install_handlers(app)
     app.include_router(health.router)
@@ -67,4 +72,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+#: The app uvicorn serves (``uvicorn app.main:app``): an entry point, so it reads the settings.
+app = create_app(get_settings())

@@ -14,13 +14,14 @@ from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
 
-from app.dbadmin import create_database, drop_database, upgrade_head
 from config.settings import Settings, get_settings, load_settings
+from store.admin import create_database, drop_database, upgrade_head
+from store.connection import Database, Purpose, database
 
 if TYPE_CHECKING:
     from etl.loading import LoadSummary
@@ -56,26 +57,9 @@ def data_dir() -> Path:
 
 def scratch_database_url(prefix: str = "locus_test") -> str:
     """A URL for a new, uniquely named database on the configured server (not created)."""
-    base = make_url(get_settings().database.url)
+    base = urlsplit(get_settings().database.url)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    return base.set(database=name).render_as_string(hide_password=False)
-
-
-@contextmanager
-def scratch_database(prefix: str = "locus_test") -> Iterator[tuple[str, Engine]]:
-    """A new database (see :func:`scratch_database_url`), migrated to head: ``(url, engine)``.
-
-    The engine is disposed and the database dropped when the block ends.
-    """
-    url = scratch_database_url(prefix)
-    create_database(url)
-    engine = create_engine(url)
-    try:
-        upgrade_head(url)
-        yield url, engine
-    finally:
-        engine.dispose()
-        drop_database(url)
+    return urlunsplit(base._replace(path=f"/{name}"))
 
 
 def settings_for(database_url: str, **api: object) -> Settings:
@@ -85,6 +69,31 @@ def settings_for(database_url: str, **api: object) -> Settings:
     if api:
         settings = settings.model_copy(update={"api": settings.api.model_copy(update=api)})
     return settings
+
+
+def database_for(url: str, *, purpose: Purpose = "batch") -> Database:
+    """The process's :class:`store.connection.Database` on ``url`` (closed when dropped)."""
+    return database(settings_for(url).database, purpose=purpose)
+
+
+@contextmanager
+def scratch_database(prefix: str = "locus_test") -> Iterator[tuple[str, Engine]]:
+    """A new database (see :func:`scratch_database_url`), migrated to head: ``(url, engine)``.
+
+    The engine serves code that still takes a SQLAlchemy engine (``etl`` loads); use
+    :func:`database_for` for the data layer. The engine and this process's pools on the
+    database are closed, and the database dropped, when the block ends.
+    """
+    url = scratch_database_url(prefix)
+    settings = settings_for(url).database
+    create_database(settings)
+    engine = create_engine(url)
+    try:
+        upgrade_head(settings)
+        yield url, engine
+    finally:
+        engine.dispose()
+        drop_database(settings)
 
 
 @contextmanager
@@ -144,6 +153,12 @@ def db_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def db(db_url: str) -> Database:
+    """The data layer's :class:`Database` on the session's throwaway database."""
+    return database_for(db_url)
+
+
+@pytest.fixture(scope="session")
 def db_engine(db_url: str) -> Iterator[Engine]:
     """A SQLAlchemy engine on the session's throwaway database."""
     engine = create_engine(db_url)
@@ -160,9 +175,15 @@ def rutland_db_url(data_dir: Path) -> Iterator[str]:
     """
     from app.demo import load_demo
 
-    with scratch_database("locus_test_rutland") as (url, engine):
-        load_demo(engine=engine, data_dir=data_dir)
+    with scratch_database("locus_test_rutland") as (url, _):
+        load_demo(settings_for(url), data_dir=data_dir)
         yield url
+
+
+@pytest.fixture(scope="session")
+def rutland_db(rutland_db_url: str) -> Database:
+    """The data layer's :class:`Database` on the Rutland demo database."""
+    return database_for(rutland_db_url)
 
 
 @pytest.fixture(scope="session")

@@ -34,9 +34,10 @@ from psycopg import AsyncConnection, sql
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Connection, text
 
-from app.auth import Principal, visible_sites_clause
 from app.errors import InvalidParameter
 from app.jobs.registry import Process, ProcessError, RunContext
+from store.access import Principal
+from store.access import visible_rows as visible_sites_clause
 
 if TYPE_CHECKING:
     from app.services.analysis import CatchmentSource, SiteCatchment

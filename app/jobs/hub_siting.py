@@ -32,9 +32,10 @@ import pandas as pd
 from psycopg import AsyncConnection, sql
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.auth import Principal, visible_sites_clause
 from app.errors import InvalidParameter
 from app.jobs.registry import Process, ProcessError, RunContext
+from store.access import Principal
+from store.access import visible_rows as visible_sites_clause
 
 AREA_VINTAGE = 2021
 COVERAGE_BANDS_MIN = (10, 20, 30)

@@ -18,8 +18,8 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
-from app.auth import Principal, Role
 from app.errors import InvalidParameter
+from store.access import Principal, Role
 
 
 class ProcessError(Exception):

@@ -24,9 +24,9 @@ from typing import Any, Literal
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.auth import Principal
 from app.errors import InvalidParameter
 from app.jobs.registry import Process, ProcessError, RunContext
+from store.access import Principal
 
 Mode = Literal["drive", "walk", "cycle", "transit"]
 

@@ -18,7 +18,8 @@ from psycopg import AsyncConnection, Connection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from app.auth import Principal, visible_sites_clause
+from store.access import Principal
+from store.access import visible_rows as visible_sites_clause
 
 STATUSES = ("accepted", "running", "successful", "failed", "dismissed")
 FINAL = frozenset({"successful", "failed", "dismissed"})

@@ -11,8 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from psycopg import AsyncConnection
 
-from app.auth import Principal
-from app.collections import Collection, fetch_extent
+from store.access import Principal
+from store.features import Collection, fetch_extent
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"

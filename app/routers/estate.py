@@ -30,13 +30,14 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from app.auth import Principal, require_role
+from app.auth import require_role
 from app.db import engine_for
 from app.dependencies import ConnectionDep, PrincipalDep
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable, problem
 from app.services import estate as svc
 from app.services.networks import NoNetworkError
 from etl.loading import LoadError
+from store.access import Principal
 
 router = APIRouter(tags=["estate"])
 
@@ -56,7 +57,7 @@ AnalystDep = Annotated[Principal, require_role("analyst")]
 
 
 def _engine(request: Request) -> Any:
-    return engine_for(request.app.state.settings.database_url)
+    return engine_for(request.app.state.settings.database.url)
 
 
 def _list(value: str | None, parameter: str, pattern: str = _KIND) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -10,16 +11,12 @@ from fastapi.responses import JSONResponse
 
 from app.dependencies import PoolDep
 from app.errors import DatabaseUnavailable, problem
+from store.health import server_versions
 
 router = APIRouter(tags=["Health"])
 
 #: Seconds /readyz waits for a connection before reporting the database down.
 READY_TIMEOUT_S = 3.0
-
-_VERSIONS = (
-    "SELECT current_setting('server_version'), postgis_lib_version(), "
-    "postgis_proj_version(), pgr_version()"
-)
 
 
 @router.get("/healthz", summary="Process liveness")
@@ -38,8 +35,7 @@ async def readyz(request: Request, pool: PoolDep) -> Response:
     started = time.perf_counter()
     try:
         async with pool.connection(timeout=READY_TIMEOUT_S) as conn:
-            cur = await conn.execute(_VERSIONS)
-            row = await cur.fetchone()
+            versions = await server_versions(conn)
     except Exception as exc:  # any failure to reach or query the database means not ready
         return problem(
             request,
@@ -49,16 +45,10 @@ async def readyz(request: Request, pool: PoolDep) -> Response:
             slug=DatabaseUnavailable.slug,
             headers={"Retry-After": "5"},
         )
-    assert row is not None
     return JSONResponse(
         {
             "status": "ready",
             "database": {"round_trip_ms": round((time.perf_counter() - started) * 1000, 2)},
-            "versions": {
-                "postgresql": row[0],
-                "postgis": row[1],
-                "proj": row[2],
-                "pgrouting": row[3],
-            },
+            "versions": asdict(versions),
         }
     )

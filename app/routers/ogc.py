@@ -8,16 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from app.auth import Principal
-from app.collections import (
-    ATTRIBUTION,
-    CRS84,
-    REGISTRY,
-    SRID_CRS,
-    Collection,
-    count_items,
-    fetch_item,
-)
 from app.dependencies import (
     CollectionDep,
     ConnectionDep,
@@ -39,6 +29,16 @@ from app.routers.common import (
     render,
 )
 from app.routers.tiles import cached_page
+from store.access import Principal
+from store.features import (
+    ATTRIBUTION,
+    CRS84,
+    REGISTRY,
+    SRID_CRS,
+    Collection,
+    count_items,
+    fetch_item,
+)
 
 router = APIRouter(tags=["OGC API Features"])
 

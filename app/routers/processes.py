@@ -20,13 +20,14 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 
-from app.auth import Principal, current_principal
+from app.auth import current_principal
 from app.errors import Forbidden, InvalidParameter, NotAcceptable, NotFound, Unauthenticated
 from app.jobs import store
 from app.jobs.processes import REGISTRY
 from app.jobs.queue import queue_app
 from app.jobs.registry import Process
 from app.jobs.tasks import run_process
+from store.access import Principal
 
 router = APIRouter(tags=["processes"])
 

@@ -27,15 +27,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from psycopg import AsyncConnection
 
-from app.auth import Principal
-from app.collections import (
-    REGISTRY,
-    Collection,
-    ItemsPage,
-    ItemsQuery,
-    fetch_items,
-    fetch_tile,
-)
 from app.dependencies import (
     CollectionDep,
     ConnectionDep,
@@ -45,6 +36,17 @@ from app.dependencies import (
 )
 from app.errors import InvalidParameter
 from app.routers.common import JSON, MVT, base_url, collection_extent
+from config.settings import Settings
+from store.access import Principal
+from store.features import (
+    REGISTRY,
+    Collection,
+    ItemsPage,
+    ItemsQuery,
+    data_version,
+    fetch_items,
+    fetch_tile,
+)
 
 router = APIRouter(tags=["Vector tiles"])
 
@@ -140,10 +142,10 @@ class TileCache:
 
 def response_cache(request: Request) -> TileCache | None:
     """The process's response cache (``LOCUS_TILE_CACHE_MB``; None when set to 0)."""
-    settings = request.app.state.settings
+    settings: Settings = request.app.state.settings
     cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
-    if cache is None and settings.tile_cache_mb > 0:
-        cache = request.app.state.tile_cache = TileCache(int(settings.tile_cache_mb * 2**20))
+    if cache is None and settings.api.tile_cache_mb > 0:
+        cache = request.app.state.tile_cache = TileCache(int(settings.api.tile_cache_mb * 2**20))
     return cache
 
 
@@ -159,7 +161,7 @@ async def cached_page(
     if cache is None:
         return await fetch_items(conn, c, q, principal)
     query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()) if k != "f")
-    key: TileKey = ("items", await _data_version(conn), principal.organisation, c.id, query)
+    key: TileKey = ("items", await data_version(conn), principal.organisation, c.id, query)
     hit = cache.get(key)
     if hit is not None:
         head, _, features = hit.decode().partition("\n")
@@ -169,14 +171,6 @@ async def cached_page(
     head = json.dumps([page.returned, page.last_fid, page.has_more])
     cache.put(key, f"{head}\n{page.features_json}".encode())
     return page
-
-
-async def _data_version(conn: AsyncConnection[Any]) -> str:
-    """``count-maxid`` of ``data_changes``: changes with every committed change of data."""
-    cur = await conn.execute("SELECT count(*), coalesce(max(id), 0) FROM data_changes")
-    row = await cur.fetchone()
-    assert row is not None
-    return f"{row[0]}-{row[1]}"
 
 
 async def _cached_tile(
@@ -193,7 +187,7 @@ async def _cached_tile(
     cache = response_cache(request)
     if all(z < c.tile_minzoom or z > c.tile_maxzoom for c in layers):
         return _tile_response(b"", None, principal)  # no database needed
-    version = await _data_version(conn)
+    version = await data_version(conn)
     org = principal.organisation
     etag = f'"{version}{"-" + org if org else ""}"'
     if request.headers.get("if-none-match") == etag:

@@ -16,7 +16,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 
+from app.dependencies import get_format
 from app.errors import problem
+from app.routers.ogc import landing
 
 router = APIRouter(tags=["Web map"])
 
@@ -56,9 +58,6 @@ async def root(
     """The map for a browser; the OGC API landing page for everyone else."""
     if _wants_html(request):
         return _index(request)
-    from app.dependencies import get_format
-    from app.routers.ogc import landing
-
     return await landing(request, get_format(request, f))
 
 

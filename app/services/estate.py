@@ -39,7 +39,6 @@ from psycopg import sql
 from pyproj import Transformer
 from sqlalchemy import Connection, Engine, text
 
-from app.auth import Principal, visible_sites_clause
 from etl.loading import (
     LoadError,
     LoadSummary,
@@ -65,6 +64,8 @@ from spatial.scenario import (
     evaluate_scenario,
     validate_scenario,
 )
+from store.access import Principal
+from store.access import visible_rows as visible_sites_clause
 
 AREA_VINTAGE = 2021
 BNG = 27700

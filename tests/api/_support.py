@@ -16,11 +16,12 @@ from fastapi.testclient import TestClient
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
-from app.auth import create_api_key
 from app.errors import install_handlers
 from app.jobs.tasks import execute_job
 from app.routers.processes import router as processes_router
 from config.settings import REPO_ROOT, get_settings
+from store.keys import create_api_key
+from tests.conftest import database_for
 
 
 def make_app(*extra: APIRouter) -> FastAPI:
@@ -43,6 +44,7 @@ def make_app(*extra: APIRouter) -> FastAPI:
             await pool.close()
 
     app = FastAPI(lifespan=lifespan)
+    app.state.settings = get_settings()
     install_handlers(app)
     app.include_router(processes_router)
     for router in extra:
@@ -82,10 +84,11 @@ def run_job_here(
 
 def two_org_keys(engine: Engine, org_prefix: str = "") -> dict[str, str]:
     """API keys: ``a`` (analyst), ``a_viewer`` of ``<prefix>org-a``; ``b`` (analyst) of ``-b``."""
+    db = database_for(engine.url.render_as_string(hide_password=False))
     return {
-        "a": create_api_key(engine, f"{org_prefix}org-a", "analyst"),
-        "a_viewer": create_api_key(engine, f"{org_prefix}org-a", "viewer"),
-        "b": create_api_key(engine, f"{org_prefix}org-b", "analyst"),
+        "a": create_api_key(db, f"{org_prefix}org-a", "analyst"),
+        "a_viewer": create_api_key(db, f"{org_prefix}org-a", "viewer"),
+        "b": create_api_key(db, f"{org_prefix}org-b", "analyst"),
     }
 
 

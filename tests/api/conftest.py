@@ -24,9 +24,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from app.collections import ATTRIBUTION
 from app.main import create_app
 from config.settings import Settings
+from store.features import ATTRIBUTION
 from tests.conftest import scratch_database, settings_for
 
 REPO = Path(__file__).resolve().parents[2]

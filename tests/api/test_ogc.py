@@ -252,6 +252,34 @@ def test_bad_parameters_are_400_problems(
     _problem(client.get(f"/collections/{collection}/items", params=params), 400, parameter)
 
 
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/collections/sites/items?kind=%00", "kind"),
+        ("/collections/sites/items?kind=gp_practice,%00", "kind"),
+        ("/collections/sites/items?name=%00", "name"),
+        ("/collections/sites/items?after=1%00", "after"),
+        ("/collections/sites/items?bbox-crs=%00", "bbox-crs"),
+        ("/collections/areas/items?code=E01013787&code=%00", "code"),
+        ("/collections/sites/items?ki%00nd=gp_practice", "ki\x00nd"),
+        ("/collections/sites/items/%00", "featureId"),
+        ("/collections/hub_siting/items/job%00.1", "featureId"),
+        ("/collections/network_edges/items/walk%00.1", "featureId"),
+        ("/collections/%00/items", "collectionId"),
+        ("/collections/travel_times/tiles/WebMercatorQuad/12/2039/1355?mode=%00", "mode"),
+        ("/tiles/WebMercatorQuad/12/2039/1355?collections=sites%00", "collections"),
+        ("/jobs?processID=%00", "processID"),
+        ("/assets/%00.js", "path"),
+    ],
+)
+def test_nul_bytes_in_parameters_are_400_problems(
+    client: TestClient, path: str, parameter: str
+) -> None:
+    # PostgreSQL text cannot hold NUL: refused before any route or statement sees it.
+    body = _problem(client.get(path), 400, parameter)
+    assert "NUL" in body["detail"]
+
+
 def test_queryables_schema(client: TestClient) -> None:
     resp = client.get("/collections/sites/queryables")
     assert resp.headers["content-type"] == "application/schema+json"

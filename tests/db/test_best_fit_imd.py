@@ -24,10 +24,10 @@ from fastapi.testclient import TestClient
 from shapely.geometry import shape
 from sqlalchemy import Connection, Engine, create_engine, text
 
-from app.dbadmin import alembic_config, create_database, drop_database
 from app.demo import RUTLAND, RUTLAND_BUNDLE
 from app.main import create_app
 from etl.datasets import load_dataset
+from store.admin import alembic_config, create_database, drop_database
 from tests.conftest import scratch_database, scratch_database_url, settings_for
 
 RUTLAND_POPULATION = 41_043
@@ -283,14 +283,15 @@ def _schema(engine: Engine) -> dict[str, list[tuple[str, str]]]:
 
 def test_downgrade_restores_0008_exactly_and_upgrade_recomputes(data_dir: Path) -> None:
     reference_url = scratch_database_url("locus_test_0008")
-    create_database(reference_url)
+    reference_settings = settings_for(reference_url).database
+    create_database(reference_settings)
     reference = create_engine(reference_url)
     try:
-        command.upgrade(alembic_config(reference_url), "0008")
+        command.upgrade(alembic_config(reference_settings), "0008")
         at_0008 = _schema(reference)
     finally:
         reference.dispose()
-        drop_database(reference_url)
+        drop_database(reference_settings)
     assert "locus_area_imd(text,text,integer,geometry)" not in dict(at_0008["functions"])
 
     with scratch_database("locus_test_bestfit_down") as (url, engine):
@@ -298,7 +299,7 @@ def test_downgrade_restores_0008_exactly_and_upgrade_recomputes(data_dir: Path) 
         assert _best_fit_of(engine) == SPLIT_CODES
         with engine.connect() as conn:
             before = {c: a.imd_decile for c, a in _areas(conn, 2021).items()}
-        command.downgrade(alembic_config(url), "0008")
+        command.downgrade(alembic_config(settings_for(url).database), "0008")
         assert _schema(engine) == at_0008
         with engine.connect() as conn:
             down: dict[str, int | None] = dict(
@@ -311,5 +312,5 @@ def test_downgrade_restores_0008_exactly_and_upgrade_recomputes(data_dir: Path) 
             )
         # Deciles by own code only again: the five split codes lose theirs, nothing else moves.
         assert down == {c: (None if c in SPLIT_CODES else d) for c, d in before.items()}
-        command.upgrade(alembic_config(url), "head")
+        command.upgrade(alembic_config(settings_for(url).database), "head")
         assert _best_fit_of(engine) == SPLIT_CODES

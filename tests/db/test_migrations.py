@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import inspect, text
 
-from app.dbadmin import downgrade_base
-from tests.conftest import scratch_database
+from store.admin import downgrade_base
+from tests.conftest import scratch_database, settings_for
 
 EXPECTED_TABLES = {
     "areas",
@@ -40,7 +40,7 @@ def test_upgrade_to_head_and_downgrade_to_empty() -> None:
             srid = conn.execute(text("SELECT Find_SRID('public', 'sites', 'geom')")).scalar_one()
             assert srid == 27700
 
-        downgrade_base(url)
+        downgrade_base(settings_for(url).database)
         inspector = inspect(engine)
         left = set(inspector.get_table_names()) - {"alembic_version"}
         assert left == set()

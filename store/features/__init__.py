@@ -1,0 +1,56 @@
+"""Feature collections: the registry of served tables (:mod:`.registry`) and their SQL
+(:mod:`.queries`: items, features, counts, extents, vector tiles, the data version)."""
+
+from store.features.queries import (
+    AREA_OF_USE,
+    MVT_BUFFER,
+    MVT_EXTENT,
+    PRECISION,
+    ItemsPage,
+    ItemsQuery,
+    clip_to_area_of_use,
+    count_items,
+    data_version,
+    fetch_extent,
+    fetch_item,
+    fetch_items,
+    fetch_tile,
+    tile_lonlat_bounds,
+)
+from store.features.registry import (
+    ATTRIBUTION,
+    CRS84,
+    CRS_SRID,
+    EPSG_27700,
+    REGISTRY,
+    SRID_CRS,
+    Collection,
+    Property,
+    PropertyType,
+)
+
+__all__ = [
+    "AREA_OF_USE",
+    "ATTRIBUTION",
+    "CRS84",
+    "CRS_SRID",
+    "EPSG_27700",
+    "MVT_BUFFER",
+    "MVT_EXTENT",
+    "PRECISION",
+    "REGISTRY",
+    "SRID_CRS",
+    "Collection",
+    "ItemsPage",
+    "ItemsQuery",
+    "Property",
+    "PropertyType",
+    "clip_to_area_of_use",
+    "count_items",
+    "data_version",
+    "fetch_extent",
+    "fetch_item",
+    "fetch_items",
+    "fetch_tile",
+    "tile_lonlat_bounds",
+]
