@@ -72,7 +72,6 @@ def load(
     ] = 0,
 ) -> None:
     """Validate a file and load it atomically (all or nothing), recording provenance."""
-    from app.db import engine_for
     from etl.datasets import DATASETS, load_dataset
     from etl.loading import LoadError
 
@@ -82,7 +81,7 @@ def load(
     try:
         with _progress(f"{dataset} ← {path.name}") as progress:
             summary = load_dataset(
-                engine_for(settings.database.url),
+                settings,
                 dataset,
                 path,
                 region=region,

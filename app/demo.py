@@ -81,8 +81,6 @@ def load_bundle(
 ) -> list[LoadSummary]:
     """Load every file of ``bundle`` in order (each atomically) into the database of
     ``settings``, from ``data_dir`` (default ``settings.paths.data_dir``); the summaries."""
-    # etl.datasets.load_dataset takes a SQLAlchemy engine (until the etl layer moves to store).
-    engine = engine_for(settings.database.url)
     root = data_dir or settings.paths.data_dir
     summaries = []
     for item in bundle:
@@ -90,7 +88,7 @@ def load_bundle(
         if progress_factory is None:
             summaries.append(
                 load_dataset(
-                    engine,
+                    settings,
                     item.dataset,
                     path,
                     region=item.region,
@@ -101,7 +99,7 @@ def load_bundle(
             with progress_factory(f"{item.dataset} ← {path.name}") as progress:
                 summaries.append(
                     load_dataset(
-                        engine,
+                        settings,
                         item.dataset,
                         path,
                         region=item.region,

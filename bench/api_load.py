@@ -395,24 +395,22 @@ def machine_busy() -> float:
 
 
 def prepare_database(data_dir: Path | None) -> str:
-    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
-    from app.dbadmin import create_database, upgrade_head
     from app.demo import load_demo
-    from config.settings import get_settings
+    from config.settings import load_settings
+    from store.admin import create_database, upgrade_head
 
-    base = make_url(get_settings().database.url)
-    url = base.set(database=f"locus_bench_api_{uuid.uuid4().hex[:10]}").render_as_string(
-        hide_password=False
+    base = load_settings()
+    url = (
+        make_url(base.database.url)
+        .set(database=f"locus_bench_api_{uuid.uuid4().hex[:10]}")
+        .render_as_string(hide_password=False)
     )
-    create_database(url)
-    upgrade_head(url)
-    engine = create_engine(url)
-    try:
-        load_demo(engine=engine, data_dir=data_dir or get_settings().paths.data_dir)
-    finally:
-        engine.dispose()
+    settings = base.with_database(url)
+    create_database(settings.database)
+    upgrade_head(settings.database)
+    load_demo(settings, data_dir=data_dir or settings.paths.data_dir)
     return url
 
 
@@ -546,9 +544,10 @@ def main() -> None:
             args.save_reference.write_text(json.dumps(saved, indent=0, sort_keys=True))
     finally:
         if own_db:
-            from app.dbadmin import drop_database
+            from config.settings import load_settings
+            from store.admin import drop_database
 
-            drop_database(url)
+            drop_database(load_settings().with_database(url).database)
     print(json.dumps(rows))
 
 

@@ -210,25 +210,25 @@ def test_county_catchment_has_no_unknown_imd(client: TestClient, rutland_engine:
     }
 
 
-def _load(engine: Engine, data_dir: Path, *names: str) -> None:
+def _load(url: str, data_dir: Path, *names: str) -> None:
     """Load datasets of the Rutland demo bundle, in the order given."""
     files = {item.dataset: item.path for item in RUTLAND_BUNDLE}
     for name in names:
-        summary = load_dataset(engine, name, data_dir / files[name], region=RUTLAND)
+        summary = load_dataset(settings_for(url), name, data_dir / files[name], region=RUTLAND)
         assert summary.status == "loaded", name
 
 
 def test_best_fit_follows_any_load_order_and_later_changes(data_dir: Path) -> None:
-    with scratch_database("locus_test_bestfit") as (_, engine):
+    with scratch_database("locus_test_bestfit") as (url, engine):
         # 2021 boundaries and IMD first: no 2011 polygons yet, so no best fit.
-        _load(engine, data_dir, "lsoa21", "imd2019")
+        _load(url, data_dir, "lsoa21", "imd2019")
         assert _best_fit_of(engine) == NONE
         with engine.connect() as conn:
             exact = {c: (a.imd_source_code, a.imd_decile) for c, a in _areas(conn, 2021).items()}
         assert sum(v != (None, None) for v in exact.values()) == 21
 
         # LSOA 2011 boundaries last: the statement trigger on areas fills the five in.
-        _load(engine, data_dir, "lsoa11")
+        _load(url, data_dir, "lsoa11")
         assert _best_fit_of(engine) == SPLIT_CODES
 
         with engine.begin() as conn:
@@ -295,7 +295,7 @@ def test_downgrade_restores_0008_exactly_and_upgrade_recomputes(data_dir: Path) 
     assert "locus_area_imd(text,text,integer,geometry)" not in dict(at_0008["functions"])
 
     with scratch_database("locus_test_bestfit_down") as (url, engine):
-        _load(engine, data_dir, "lsoa21", "lsoa11", "imd2019")
+        _load(url, data_dir, "lsoa21", "lsoa11", "imd2019")
         assert _best_fit_of(engine) == SPLIT_CODES
         with engine.connect() as conn:
             before = {c: a.imd_decile for c, a in _areas(conn, 2021).items()}
