@@ -123,5 +123,5 @@ def load_demo(
     summaries = load_bundle(engine, bundle, data_dir=data_dir, progress_factory=progress_factory)
     from app.services.compute import refresh_computations
 
-    refresh_computations(engine)
+    refresh_computations(get_settings().with_database(engine.url.render_as_string(False)))
     return summaries
