@@ -86,11 +86,13 @@ def stored_times(
     kinds: Sequence[str] | None = None,
     site_ids: Sequence[int] | None = None,
     active_only: bool = False,
+    load_id: int | None = None,
 ) -> pd.DataFrame:
     """Stored times to the sites ``principal`` may see: long frame ``from_id, to_id, mode,
     seconds`` (area code → site id).
 
-    Optionally only to sites of ``kinds``, with an id in ``site_ids``, or active ones.
+    Optionally only to sites of ``kinds``, with an id in ``site_ids``, or active ones, and
+    only times computed on network (or feed) load ``load_id``.
     """
     visible, params = visible_rows(principal, alias="s")
     where = [
@@ -106,6 +108,9 @@ def stored_times(
         params["site_ids"] = list(site_ids)
     if active_only:
         where.append(sql.SQL("s.status = 'active'"))
+    if load_id is not None:
+        where.append(sql.SQL("t.network_load_id = %(load_id)s"))
+        params["load_id"] = load_id
     query = sql.SQL(
         "SELECT t.area_code AS from_id, t.site_id AS to_id, t.mode, t.seconds "
         "FROM travel_times AS t JOIN sites AS s ON s.id = t.site_id WHERE {where} "

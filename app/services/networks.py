@@ -218,9 +218,14 @@ class RoadNetworkSource:
             max_snap_distance_m=self.travel.max_snap_distance_m,
         )
 
-    def times(self, origins: pd.DataFrame, targets: pd.DataFrame) -> Times:
-        """Seconds origins × targets on the network (access legs included; inf unreachable)."""
-        seconds = travel_time_array(self.network, self.snap(origins), self.snap(targets))
+    def times(
+        self, origins: pd.DataFrame, targets: pd.DataFrame, *, cutoff_s: float | None = None
+    ) -> Times:
+        """Seconds origins × targets on the network (access legs included; inf unreachable
+        or beyond ``cutoff_s``)."""
+        seconds = travel_time_array(
+            self.network, self.snap(origins), self.snap(targets), cutoff_s=cutoff_s
+        )
         return Times(np.asarray(seconds, dtype=np.float64), self.metadata)
 
     def isochrones(self, x: float, y: float, bands_min: Sequence[int]) -> Isochrones:

@@ -119,8 +119,11 @@ class TravelTimeSource(Protocol):
         """How each point meets the source (snap distance, reachable)."""
         ...
 
-    def times(self, origins: pd.DataFrame, targets: pd.DataFrame) -> Times:
-        """Seconds from each origin to each target (``len(origins) × len(targets)``)."""
+    def times(
+        self, origins: pd.DataFrame, targets: pd.DataFrame, *, cutoff_s: float | None = None
+    ) -> Times:
+        """Seconds from each origin to each target (``len(origins) × len(targets)``); with
+        ``cutoff_s``, times beyond it may be left uncomputed and are inf."""
         ...
 
     def isochrones(self, x: float, y: float, bands_min: Sequence[int]) -> Isochrones:

@@ -300,8 +300,11 @@ class TimetableSource:
         """Every point: walking legs, not snapping, connect it to the timetable."""
         return Reach(reachable=np.ones(len(points), dtype=bool))
 
-    def times(self, origins: pd.DataFrame, targets: pd.DataFrame) -> Times:
-        """Seconds origins × targets at the configured percentile over the window."""
+    def times(
+        self, origins: pd.DataFrame, targets: pd.DataFrame, *, cutoff_s: float | None = None
+    ) -> Times:
+        """Seconds origins × targets at the configured percentile over the window (inf where
+        unreachable or beyond ``cutoff_s``)."""
         frame = transit_travel_time_matrix(
             self.timetable, _positional(origins), _positional(targets), **self.options
         )
@@ -310,6 +313,8 @@ class TimetableSource:
         seconds[frame["from_id"].to_numpy(dtype=np.int64), frame["to_id"].to_numpy(np.int64)] = (
             np.nan_to_num(column, nan=np.inf)
         )
+        if cutoff_s is not None:
+            seconds[seconds > cutoff_s] = np.inf
         return Times(seconds, {**frame.attrs["metadata"], **self.metadata})
 
     def isochrones(self, x: float, y: float, bands_min: Sequence[int]) -> Isochrones:

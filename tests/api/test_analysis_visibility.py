@@ -84,7 +84,7 @@ def site(rutland_engine: Engine) -> Iterator[int]:
 def test_nearest_lists_a_restricted_site_for_its_owner_only(
     client: TestClient, keys: dict[str, str], site: int, mode: str
 ) -> None:
-    params = {"lon": LON, "lat": LAT, "kind": "gp_practice", "mode": mode, "n": 5}
+    params: dict[str, Any] = {"lon": LON, "lat": LAT, "kind": "gp_practice", "mode": mode, "n": 5}
     own = client.get("/analysis/nearest", params=params, headers=auth(keys["a"]))
     assert own.status_code == 200, own.text
     first = own.json()["results"][0]
@@ -127,7 +127,7 @@ def test_catchment_and_population_within_of_a_restricted_site(
     own = client.get(f"/analysis/catchment/{site}", params=bands, headers=auth(keys["a"]))
     assert own.status_code == 200, own.text
     assert own.json()["site"]["name"] == NAME
-    within = {"mode": "drive", "minutes": 10, "site_ids": str(site)}
+    within: dict[str, Any] = {"mode": "drive", "minutes": 10, "site_ids": str(site)}
     assert (
         client.get("/analysis/population-within", params=within, headers=auth(keys["a"]))
     ).status_code == 200

@@ -222,7 +222,12 @@ def test_nearest_by_transit_lists_a_restricted_site_for_its_owner_only(
         engine, "SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM postcodes WHERE postcode = 'PO33 2FB'"
     )
     lon, lat = bng_to_wgs84(float(pc["x"].iloc[0]), float(pc["y"].iloc[0]))
-    params = {"postcode": "PO33 2FB", "mode": "transit", "kind": "gp_practice", "n": 3}
+    params: dict[str, Any] = {
+        "postcode": "PO33 2FB",
+        "mode": "transit",
+        "kind": "gp_practice",
+        "n": 3,
+    }
     with restricted_site(engine, "iow-vis-org-a", lon=lon, lat=lat) as site:
         own = api.get("/analysis/nearest", params=params, headers=auth(keys["a"]))
         assert own.status_code == 200, own.text
