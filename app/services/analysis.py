@@ -39,7 +39,6 @@ from spatial.kinds import kind_label
 from spatial.modes import Mode
 from store.access import Principal
 from store.connection import Database
-from store.networks import available_modes as loaded_modes
 from store.sites import kind_counts, site_point, site_points
 from store.traveltimes import access_by_area, min_times_to_sites, stored_times
 
@@ -50,7 +49,6 @@ __all__ = [
     "access_gaps",
     "access_map",
     "area_seconds_on_network",
-    "available_modes",
     "catchment_bands",
     "floating_catchment",
     "modes_registry",
@@ -72,12 +70,6 @@ def _records(frame: pd.DataFrame) -> list[Any]:
 
 
 # --------------------------------------------------------------------------- modes, kinds
-
-
-def available_modes(db: Database) -> list[Mode]:
-    """Travel modes with data: a road network of that mode, ``transit`` with a GTFS feed."""
-    with db.connection() as conn:
-        return loaded_modes(conn)
 
 
 def modes_registry(db: Database) -> dict[str, Any]:

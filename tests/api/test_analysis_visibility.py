@@ -151,3 +151,14 @@ def test_modes_registry_states_the_loaded_network_speeds(client: TestClient) -> 
     assert registry["transit"]["needs"] == "GTFS feed"
     assert {m["label"] for m in registry.values()} >= {"Drive", "Public transport"}
     assert len({m["load_id"] for m in body["registry"] if m["available"]}) == 1
+
+
+def test_stored_time_results_state_the_network_they_were_computed_on(client: TestClient) -> None:
+    registry = {m["mode"]: m for m in client.get("/analysis/modes").json()["registry"]}
+    for mode in ("drive", "walk", "cycle"):
+        meta = client.get("/analysis/access", params={"mode": mode}).json()["metadata"]
+        assert meta["mode"] == mode
+        assert meta["network_load_id"] == registry[mode]["load_id"]
+        assert (meta["walk_speed_kmh"], meta["cycle_speed_kmh"]) == (4.8, 15.0)
+        assert meta["mean_speed_kmh"] == registry[mode]["mean_speed_kmh"]
+        assert "locus compute" in meta["stored_times"]
