@@ -130,10 +130,10 @@ def compute(
     force: Annotated[bool, typer.Option(help="recompute even when nothing changed")] = False,
 ) -> None:
     """Compute the stored area → site travel times for every mode (when the data changed)."""
-    from app.db import engine_for
     from app.services.compute import refresh_computations
+    from config.settings import get_settings
 
-    summaries = refresh_computations(engine_for(get_settings().database.url), force=force)
+    summaries = refresh_computations(get_settings(), force=force)
     if not summaries:
         console.print("travel times are up to date (or no network is loaded)")
     for s in summaries:

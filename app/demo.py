@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.db import engine_for
 from app.services.compute import refresh_computations
 from config.settings import Settings
 from etl.datasets import load_dataset
@@ -120,5 +119,5 @@ def load_demo(
     """Load a bundle (default Rutland) into the database of ``settings`` and compute the
     stored travel times (idempotent)."""
     summaries = load_bundle(settings, bundle, data_dir=data_dir, progress_factory=progress_factory)
-    refresh_computations(engine_for(settings.database.url))
+    refresh_computations(settings)
     return summaries

@@ -184,7 +184,7 @@ def _finite(x: float) -> float | None:
 
 def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
     """Load times, weights and candidates; solve; report choice, assignment and coverage."""
-    from app.services.traveltimes import stored_times
+    from store.traveltimes import stored_times
 
     ctx.progress(1, "loading candidate sites, population and travel times", force=True)
     vis, params = visible_sites_clause(ctx.principal, alias="s")
@@ -207,7 +207,7 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
             ).fetchall(),
             columns=["code", "population", "pop_65_plus", "imd_decile"],
         )
-        times = stored_times(conn, mode=inputs.mode, area_vintage=AREA_VINTAGE)
+        times = stored_times(raw, ctx.principal, mode=inputs.mode, area_vintage=AREA_VINTAGE)
     if sites.empty:
         raise ProcessError(f"no candidate sites of kinds {inputs.candidates}")
     candidate_ids = [int(i) for i in sites["id"]]
@@ -256,9 +256,12 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
     ctx.progress(96, "writing results", force=True)
     results = _results(model, inputs, sites, weights, unreachable, existing)
     if inputs.mode == "transit":  # state the window, percentile and walk model used
-        from app.services.transit import stored_metadata
+        from app.services.traveltimes import stored_metadata
+        from config.settings import DatabaseSettings
+        from store.connection import database
 
-        results["metadata"] = stored_metadata(ctx.engine)
+        db = database(DatabaseSettings(url=ctx.engine.url.render_as_string(False)))
+        results["metadata"] = stored_metadata(db, "transit")
     return results
 
 

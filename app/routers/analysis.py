@@ -1,75 +1,89 @@
 """Plain JSON endpoints for the questions estates teams ask (nearest, catchment, access).
 
-Thin: parameters are validated here (ranges, modes, kinds, bands — errors name the
-parameter), the work is in :mod:`app.services.analysis`.
+Thin: parameters are validated here (ranges, the mode registry's modes, the one kind rule,
+bands — errors name the parameter); the caller and the app's settings are passed on to
+:mod:`app.services.analysis`, which works on the interactive database (statement timeout).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 
-from app.db import engine_for
+from app.dependencies import PrincipalDep, SettingsDep
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable
 from app.services import analysis
-from app.services.networks import NoNetworkError
+from app.services.areas import (
+    AnalysisInputError,
+    Origin,
+    origin_from_lonlat,
+    origin_from_postcode,
+    postcode_lookup,
+)
+from app.services.sources import NoNetworkError
+from config.settings import Settings
+from spatial.kinds import KIND_PATTERN
+from spatial.modes import MODES, Mode
+from store.connection import Database, database
 
 router = APIRouter(prefix="/analysis", tags=["analysis"])
 postcode_router = APIRouter(tags=["analysis"])
 
-Mode = Literal["drive", "walk", "cycle", "transit"]
 MAX_NEAREST = 50
 MAX_BANDS = 10
 MAX_SITES = 100
 DEFAULT_BANDS = "5,10,15,20,30,45,60"
+#: Largest id a site can have (``sites.id`` is a PostgreSQL integer).
+MAX_ID = 2**31 - 1
+_NOT_FOUND = frozenset({"site_id", "postcode", "site_ids"})
 
-ModeQuery = Annotated[Mode, Query(description="travel mode")]
+ModeQuery = Annotated[Mode, Query(description=f"travel mode: {', '.join(MODES)}")]
 KindQuery = Annotated[
     str,
     Query(
-        min_length=2,
-        max_length=40,
-        pattern=r"^[a-z_]+$",
-        description="site kind, e.g. gp_practice, pharmacy, hospital, council_building",
+        pattern=KIND_PATTERN,
+        description="site kind, e.g. gp_practice, pharmacy, hospital (see /analysis/kinds)",
     ),
 ]
+Lon = Annotated[float | None, Query(ge=-180, le=180, description="WGS84 longitude")]
+Lat = Annotated[float | None, Query(ge=-90, le=90, description="WGS84 latitude")]
+Postcode = Annotated[str | None, Query(min_length=5, max_length=8, pattern=r"^[A-Za-z0-9 ]+$")]
 
 
-def _engine(request: Request) -> Any:
-    return engine_for(request.app.state.settings.database.url)
+def _db(settings: Settings) -> Database:
+    return database(settings.database, purpose="interactive")
 
 
-async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
+async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a service function in the thread pool; its errors as problems naming the parameter."""
     try:
         return await run_in_threadpool(fn, *args, **kwargs)
-    except analysis.AnalysisInputError as exc:
-        if exc.parameter in ("site_id", "postcode", "site_ids"):
+    except AnalysisInputError as exc:
+        if exc.parameter in _NOT_FOUND:
             raise NotFound(str(exc), parameter=exc.parameter) from exc
         raise InvalidParameter(str(exc), parameter=exc.parameter) from exc
     except NoNetworkError as exc:
         raise ServiceUnavailable(str(exc), parameter="mode") from exc
 
 
-def _origin(
-    engine: Any, lon: float | None, lat: float | None, postcode: str | None
-) -> analysis.Origin:
+async def _origin(
+    db: Database, lon: float | None, lat: float | None, postcode: str | None
+) -> Origin:
     if postcode:
         if lon is not None or lat is not None:
             raise InvalidParameter(
                 "give either postcode or lon/lat, not both", parameter="postcode"
             )
-        with engine.connect() as conn:
-            try:
-                return analysis.origin_from_postcode(conn, postcode)
-            except analysis.AnalysisInputError as exc:
-                raise NotFound(str(exc), parameter="postcode") from exc
+        origin: Origin = await _run(origin_from_postcode, db, postcode)
+        return origin
     if lon is None or lat is None:
         raise InvalidParameter(
             "a point is needed: lon and lat (WGS84) or postcode", parameter="lon"
         )
-    return analysis.origin_from_lonlat(lon, lat)
+    return origin_from_lonlat(lon, lat)
 
 
 def _bands(value: str) -> list[int]:
@@ -87,19 +101,27 @@ def _bands(value: str) -> list[int]:
     return bands
 
 
-Lon = Annotated[float | None, Query(ge=-180, le=180, description="WGS84 longitude")]
-Lat = Annotated[float | None, Query(ge=-90, le=90, description="WGS84 latitude")]
-Postcode = Annotated[str | None, Query(min_length=5, max_length=8, pattern=r"^[A-Za-z0-9 ]+$")]
+@router.get(
+    "/modes",
+    summary="Travel modes: the registry (label, data needed, speeds) and which are available",
+)
+async def modes(settings: SettingsDep) -> dict[str, Any]:
+    """``modes``: names of the modes with data loaded; ``registry``: every mode with its label,
+    what it needs, its speed rule, ``available`` and the loaded network's speeds."""
+    result: dict[str, Any] = await _run(analysis.modes_registry, _db(settings))
+    return result
 
 
-@router.get("/modes", summary="Travel modes with data loaded (road networks, a GTFS feed)")
-async def modes(request: Request) -> dict[str, Any]:
-    return {"modes": await _run(analysis.available_modes, _engine(request))}
+@router.get("/kinds", summary="Site kinds the caller can see, with labels and counts")
+async def kinds(settings: SettingsDep, principal: PrincipalDep) -> dict[str, Any]:
+    result: dict[str, Any] = await _run(analysis.site_kinds, _db(settings), principal)
+    return result
 
 
 @router.get("/nearest", summary="Nearest sites of a kind to a point or postcode, by travel time")
 async def nearest(
-    request: Request,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     kind: KindQuery = "gp_practice",
     mode: ModeQuery = "drive",
     n: Annotated[int, Query(ge=1, le=MAX_NEAREST)] = 5,
@@ -107,10 +129,10 @@ async def nearest(
     lat: Lat = None,
     postcode: Postcode = None,
 ) -> dict[str, Any]:
-    engine = _engine(request)
-    origin = await run_in_threadpool(_origin, engine, lon, lat, postcode)
+    db = _db(settings)
+    origin = await _origin(db, lon, lat, postcode)
     result: dict[str, Any] = await _run(
-        analysis.nearest_sites, engine, origin, kind=kind, mode=mode, n=n
+        analysis.nearest_sites, db, settings, principal, origin, kind=kind, mode=mode, n=n
     )
     return result
 
@@ -120,26 +142,34 @@ async def nearest(
     summary="Catchment bands of a site by mode, with the population in each band",
 )
 async def catchment(
-    request: Request,
-    site_id: int,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    site_id: Annotated[int, Path(ge=1, le=MAX_ID, description="site id")],
     mode: ModeQuery = "drive",
     bands: Annotated[str, Query(description="minutes, comma separated")] = DEFAULT_BANDS,
 ) -> dict[str, Any]:
     result: dict[str, Any] = await _run(
-        analysis.site_catchment, _engine(request), site_id, mode=mode, bands_min=_bands(bands)
+        analysis.site_catchment,
+        _db(settings),
+        settings,
+        principal,
+        site_id,
+        mode=mode,
+        bands_min=_bands(bands),
     )
     return result
 
 
 @router.get("/access", summary="Time from every area to its nearest site of a kind, by mode")
 async def access(
-    request: Request,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     kind: KindQuery = "gp_practice",
     mode: ModeQuery = "drive",
     minutes: Annotated[float, Query(gt=0, le=180)] = 15,
 ) -> dict[str, Any]:
     result: dict[str, Any] = await _run(
-        analysis.access_map, _engine(request), kind=kind, mode=mode, minutes=minutes
+        analysis.access_map, _db(settings), principal, kind=kind, mode=mode, minutes=minutes
     )
     return result
 
@@ -149,13 +179,14 @@ async def access(
     summary="Areas with the worst access weighted by need (IMD decile, share aged 65+)",
 )
 async def access_gaps(
-    request: Request,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     kind: KindQuery = "gp_practice",
     mode: ModeQuery = "drive",
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> dict[str, Any]:
     result: dict[str, Any] = await _run(
-        analysis.access_gaps, _engine(request), kind=kind, mode=mode, limit=limit
+        analysis.access_gaps, _db(settings), principal, kind=kind, mode=mode, limit=limit
     )
     return result
 
@@ -165,7 +196,8 @@ async def access_gaps(
     summary="Two-step floating catchment (2SFCA / E2SFCA): sites per 1,000 people per area",
 )
 async def floating_catchment(
-    request: Request,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     kind: KindQuery = "gp_practice",
     mode: ModeQuery = "drive",
     minutes: Annotated[float, Query(gt=0, le=180)] = 30,
@@ -173,7 +205,8 @@ async def floating_catchment(
 ) -> dict[str, Any]:
     result: dict[str, Any] = await _run(
         analysis.floating_catchment,
-        _engine(request),
+        _db(settings),
+        principal,
         kind=kind,
         mode=mode,
         minutes=minutes,
@@ -187,36 +220,37 @@ async def floating_catchment(
     summary="Population within T minutes of a point, a postcode or a set of sites",
 )
 async def population_within(
-    request: Request,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     minutes: Annotated[float, Query(gt=0, le=180)],
     mode: ModeQuery = "drive",
     lon: Lon = None,
     lat: Lat = None,
     postcode: Postcode = None,
-    site_ids: Annotated[str | None, Query(pattern=r"^\d+(,\d+)*$")] = None,
+    site_ids: Annotated[str | None, Query(pattern=r"^\d{1,9}(,\d{1,9})*$")] = None,
 ) -> dict[str, Any]:
-    engine = _engine(request)
+    db = _db(settings)
     ids = [int(s) for s in site_ids.split(",")] if site_ids else None
     if ids and len(ids) > MAX_SITES:
         raise InvalidParameter(f"at most {MAX_SITES} site ids", parameter="site_ids")
-    origin = None
-    if not ids:
-        origin = await run_in_threadpool(_origin, engine, lon, lat, postcode)
+    origin = None if ids else await _origin(db, lon, lat, postcode)
     result: dict[str, Any] = await _run(
-        analysis.population_within, engine, minutes=minutes, mode=mode, origin=origin, site_ids=ids
+        analysis.population_within,
+        db,
+        settings,
+        principal,
+        minutes=minutes,
+        mode=mode,
+        origin=origin,
+        site_ids=ids,
     )
     return result
 
 
 @postcode_router.get("/postcodes/{postcode}", summary="Postcode lookup")
-async def postcode_lookup(request: Request, postcode: str) -> dict[str, Any]:
-    if not (5 <= len(postcode.replace(" ", "")) <= 7) or not postcode.replace(" ", "").isalnum():
+async def lookup_postcode(settings: SettingsDep, postcode: str) -> dict[str, Any]:
+    compact = postcode.replace(" ", "")
+    if not (5 <= len(compact) <= 7) or not compact.isascii() or not compact.isalnum():
         raise InvalidParameter(f"{postcode!r} is not a UK postcode", parameter="postcode")
-    engine = _engine(request)
-
-    def lookup() -> dict[str, Any]:
-        with engine.connect() as conn:
-            return analysis.postcode_lookup(conn, postcode)
-
-    result: dict[str, Any] = await _run(lookup)
+    result: dict[str, Any] = await _run(postcode_lookup, _db(settings), postcode)
     return result

@@ -1,4 +1,4 @@
-"""Public transport: the active GTFS feed's timetable, its settings, and stored transit times.
+"""Public transport as a :class:`~app.services.sources.TravelTimeSource`: the GTFS timetable.
 
 The timetable is rebuilt from the ``gtfs_*`` rows of the newest active ``gtfs`` load (no file
 needed) for one service date and cached in memory per (database, load, date). Travel times
@@ -9,41 +9,56 @@ every parameter is a ``LOCUS_TRANSIT_*`` setting, stored with the computed times
 
 Walking legs (access, transfers, egress) use the walk network when one is loaded *and covers
 the feed* (at least 90 % of the stops snap to it), otherwise straight-line distance × a detour
-factor (the Isle of Wight, for one, has no usable road network).
+factor (the Isle of Wight, for one, has no usable road network). On the network, walking
+distance is measured at the walk graph's own speed, and the metadata names that network load.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
 
-from app.services.networks import NoNetworkError
-from app.services.traveltimes import (
-    MatrixSummary,
-    area_points,
-    replace_travel_times,
-    site_points,
+from app.services.networks import get_network, road_speeds
+from app.services.sources import BandPolygon, Isochrones, NoNetworkError, Reach, Times
+from config.settings import Settings
+from spatial.modes import Mode
+from spatial.network import Network, snap_points
+from spatial.transit import (
+    Timetable,
+    build_timetable,
+    transit_isochrone,
+    transit_travel_time_matrix,
 )
-from config.settings import get_settings
-from spatial.transit import Timetable, build_timetable, transit_travel_time_matrix
+from spatial.traveltime import travel_time_array
+from store.connection import Database
+from store.feeds import FeedLoad, active_feed, feed_frames
+from store.networks import active_network_load
 
-MODE = "transit"
-TRANSIT_TIMES = "transit-travel-times"
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+__all__ = [
+    "SERVICE_DATE_RULE",
+    "Feed",
+    "NoFeedError",
+    "TimetableSource",
+    "default_service_date",
+    "get_timetable",
+    "require_feed",
+    "timetable_source",
+]
+
+MODE: Mode = "transit"
 SERVICE_DATE_RULE = "first Tuesday on or after the feed's start date"
 MIN_NETWORK_COVERAGE = 0.9
+STRAIGHT_LINE = "straight-line x detour factor"
 
 _lock = threading.Lock()
 _timetables: dict[tuple[str, int, dt.date], Timetable] = {}
+_walks: dict[tuple[Any, ...], WalkModel] = {}
 
 
 class NoFeedError(NoNetworkError):
@@ -66,85 +81,39 @@ def default_service_date(start: dt.date) -> dt.date:
     return start + dt.timedelta(days=(1 - start.weekday()) % 7)
 
 
-def active_feed(conn: Connection) -> Feed | None:
-    """The newest active GTFS load, or None."""
-    row = conn.execute(
-        text(
-            "SELECT f.load_id, f.start_date, f.end_date, f.publisher FROM transit_feeds f "
-            "JOIN data_loads d ON d.id = f.load_id WHERE d.status = 'active' "
-            "ORDER BY f.load_id DESC LIMIT 1"
-        )
-    ).first()
-    if row is None:
-        return None
-    configured = get_settings().transit.service_date
+def _feed(found: FeedLoad, settings: Settings) -> Feed:
     return Feed(
-        load_id=int(row.load_id),
-        start_date=row.start_date,
-        end_date=row.end_date,
-        publisher=row.publisher,
-        service_date=configured or default_service_date(row.start_date),
+        load_id=found.load_id,
+        start_date=found.start_date,
+        end_date=found.end_date,
+        publisher=found.publisher,
+        service_date=settings.transit.service_date or default_service_date(found.start_date),
     )
 
 
-def require_feed(engine: Engine) -> Feed:
+def require_feed(db: Database, settings: Settings) -> Feed:
     """The active feed; :class:`NoFeedError` (HTTP 503) when none is loaded."""
-    with engine.connect() as conn:
-        feed = active_feed(conn)
-    if feed is None:
+    with db.connection() as conn:
+        found = active_feed(conn)
+    if found is None:
         raise NoFeedError(
             "mode 'transit' needs a public transport timetable and none is loaded: run "
             "`locus load gtfs <feed.zip>`"
         )
-    return feed
+    return _feed(found, settings)
 
 
-def feed_frames(conn: Connection, load_id: int) -> dict[str, pd.DataFrame]:
-    """The GTFS tables of a load as DataFrames in the shape :func:`build_timetable` takes."""
-
-    def q(sql: str) -> pd.DataFrame:
-        return pd.read_sql(text(sql), conn, params={"l": load_id})
-
-    stops = q(
-        "SELECT stop_id, ST_X(geom) AS x, ST_Y(geom) AS y FROM transit_stops "
-        "WHERE load_id = :l AND geom IS NOT NULL ORDER BY stop_id"
-    )
-    calendar = q(
-        f"SELECT service_id, {', '.join(WEEKDAYS)}, start_date, end_date FROM gtfs_calendar "  # noqa: S608 (constant column names)
-        "WHERE load_id = :l ORDER BY service_id"
-    )
-    calendar_dates = q(
-        "SELECT service_id, date, exception_type FROM gtfs_calendar_dates WHERE load_id = :l"
-    )
-    for frame, cols in ((calendar, ("start_date", "end_date")), (calendar_dates, ("date",))):
-        for col in cols:
-            frame[col] = pd.to_datetime(frame[col])
-    return {
-        "stops": stops,
-        "routes": q("SELECT route_id FROM gtfs_routes WHERE load_id = :l ORDER BY route_id"),
-        "trips": q(
-            "SELECT trip_id, route_id, service_id FROM gtfs_trips WHERE load_id = :l "
-            "ORDER BY trip_id"
-        ),
-        "stop_times": q(
-            "SELECT trip_id, stop_sequence, stop_id, arrival_s, departure_s, pickup_type, "
-            "drop_off_type FROM gtfs_stop_times WHERE load_id = :l "
-            "ORDER BY trip_id, stop_sequence"
-        ),
-        "calendar": calendar,
-        "calendar_dates": calendar_dates,
-    }
-
-
-def get_timetable(engine: Engine, feed: Feed | None = None) -> tuple[Feed, Timetable]:
+def get_timetable(
+    db: Database, settings: Settings, feed: Feed | None = None
+) -> tuple[Feed, Timetable]:
     """The active feed and its timetable for the service date (cached per load and date)."""
-    feed = feed or require_feed(engine)
-    key = (str(engine.url), feed.load_id, feed.service_date)
+    feed = feed or require_feed(db, settings)
+    key = (db.settings.url, feed.load_id, feed.service_date)
     with _lock:
         cached = _timetables.get(key)
         if cached is not None:
             return feed, cached
-        with engine.connect() as conn:
+        with db.connection() as conn:
             frames = feed_frames(conn, feed.load_id)
         timetable = build_timetable(
             frames["stops"],
@@ -161,59 +130,91 @@ def get_timetable(engine: Engine, feed: Feed | None = None) -> tuple[Feed, Timet
 
 # --------------------------------------------------------------------------- walking legs
 
-
 WalkFn = Callable[[np.ndarray[Any, Any], np.ndarray[Any, Any]], np.ndarray[Any, Any]]
 
 
-def _network_walk_fn(engine: Engine, timetable: Timetable) -> WalkFn | None:
-    """Walking distance on the loaded walk network, when it covers the feed's stops."""
-    from app.services.networks import get_network
-    from spatial.network import snap_points
-    from spatial.traveltime import travel_time_array
+@dataclasses.dataclass(frozen=True)
+class WalkModel:
+    """How walking legs are measured: a network distance function, or None (straight line)."""
 
-    try:
-        network = get_network(engine, "walk")
-    except NoNetworkError:
-        return None
-    settings = get_settings()
-    speed = settings.travel.walk_speed_kmh / 3.6
-    snap_m = settings.travel.max_snap_distance_m
-    if timetable.n_stops == 0:
-        return None
-    stops = snap_points(
-        network, timetable.stop_x, timetable.stop_y, max_distance_m=snap_m, access_speed_m_s=speed
-    )
-    if float(np.mean(stops.reachable)) < MIN_NETWORK_COVERAGE:
-        return None
+    fn: WalkFn | None
+    network_load_id: int | None = None
+    network_speed_kmh: float | None = None
+
+    @property
+    def label(self) -> str:
+        """``network`` or the straight-line rule."""
+        return "network" if self.fn is not None else STRAIGHT_LINE
+
+
+def _network_walk_fn(network: Network, speed_m_s: float, snap_m: float) -> WalkFn:
+    """Walking distance in metres on ``network``, whose edges were timed at ``speed_m_s``:
+    access legs are timed at that speed too, so seconds × speed is the distance."""
 
     def walk_m(from_xy: np.ndarray[Any, Any], to_xy: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         if len(from_xy) == 0:
             return np.zeros(0)
         fu, fi = np.unique(from_xy, axis=0, return_inverse=True)
         tu, ti = np.unique(to_xy, axis=0, return_inverse=True)
-        o = snap_points(network, fu[:, 0], fu[:, 1], max_distance_m=snap_m, access_speed_m_s=speed)
-        d = snap_points(network, tu[:, 0], tu[:, 1], max_distance_m=snap_m, access_speed_m_s=speed)
+        o = snap_points(
+            network, fu[:, 0], fu[:, 1], max_distance_m=snap_m, access_speed_m_s=speed_m_s
+        )
+        d = snap_points(
+            network, tu[:, 0], tu[:, 1], max_distance_m=snap_m, access_speed_m_s=speed_m_s
+        )
         seconds = travel_time_array(network, o, d)
-        out: np.ndarray[Any, Any] = seconds[fi.ravel(), ti.ravel()] * speed
+        out: np.ndarray[Any, Any] = seconds[fi.ravel(), ti.ravel()] * speed_m_s
         return out
 
     return walk_m
 
 
-def _walk_model(engine: Engine, timetable: Timetable) -> tuple[WalkFn | None, str]:
-    if not get_settings().transit.use_walk_network:
-        return None, "straight-line x detour factor"
-    fn = _network_walk_fn(engine, timetable)
-    return fn, ("network" if fn is not None else "straight-line x detour factor")
+def walk_model(db: Database, settings: Settings, feed: Feed, timetable: Timetable) -> WalkModel:
+    """The walk network when enabled, loaded and covering the feed's stops; else straight
+    line (cached per feed, network load and settings)."""
+    if not settings.transit.use_walk_network or timetable.n_stops == 0:
+        return WalkModel(None)
+    with db.connection() as conn:
+        load = active_network_load(conn)
+    speeds = road_speeds(db, load.load_id) if load is not None else {}
+    if load is None or "walk" not in speeds:
+        return WalkModel(None)
+    snap_m = settings.travel.max_snap_distance_m
+    key = (db.settings.url, feed.load_id, feed.service_date, load.load_id, snap_m)
+    with _lock:
+        cached = _walks.get(key)
+    if cached is not None:
+        return cached
+    try:
+        network = get_network(db, "walk", cache_dir=settings.paths.cache_dir, load_id=load.load_id)
+    except NoNetworkError:
+        return WalkModel(None)
+    speed_m_s = speeds["walk"].mean_kmh / 3.6
+    stops = snap_points(
+        network,
+        timetable.stop_x,
+        timetable.stop_y,
+        max_distance_m=snap_m,
+        access_speed_m_s=speed_m_s,
+    )
+    model = WalkModel(None)
+    if float(np.mean(stops.reachable)) >= MIN_NETWORK_COVERAGE:
+        model = WalkModel(
+            _network_walk_fn(network, speed_m_s, snap_m),
+            network_load_id=load.load_id,
+            network_speed_kmh=round(speeds["walk"].mean_kmh, 2),
+        )
+    with _lock:
+        _walks[key] = model
+    return model
 
 
 # --------------------------------------------------------------------------- parameters
 
 
-def parameters(engine: Engine, feed: Feed, timetable: Timetable) -> dict[str, Any]:
+def parameters(settings: Settings, feed: Feed, walk: WalkModel) -> dict[str, Any]:
     """The parameters transit times are computed with (stored, and stated in results)."""
-    s = get_settings().transit
-    _, walk = _walk_model(engine, timetable)
+    s = settings.transit
     return {
         "mode": MODE,
         "feed_load_id": feed.load_id,
@@ -227,152 +228,146 @@ def parameters(engine: Engine, feed: Feed, timetable: Timetable) -> dict[str, An
         "step_s": s.step_s,
         "percentile": s.percentile,
         "max_walk_m": s.max_walk_m,
-        "walk_speed_m_s": round(get_settings().travel.walk_speed_kmh / 3.6, 6),
-        "walk": walk,
-        "detour_factor": s.detour_factor if walk != "network" else None,
+        "walk_speed_m_s": round(settings.travel.walk_speed_m_s, 6),
+        "walk": walk.label,
+        "detour_factor": s.detour_factor if walk.fn is None else None,
+        "walk_network_load_id": walk.network_load_id,
+        "walk_network_speed_kmh": walk.network_speed_kmh,
         "max_transfers": s.max_transfers,
         "transfer_slack_s": s.transfer_slack_s,
     }
 
 
-def matrix_options(engine: Engine, timetable: Timetable) -> dict[str, Any]:
+def matrix_options(settings: Settings, walk: WalkModel) -> dict[str, Any]:
     """Keyword arguments for :func:`spatial.transit.transit_travel_time_matrix`."""
-    s = get_settings().transit
-    fn, _ = _walk_model(engine, timetable)
+    s = settings.transit
     return {
         "window_start_s": s.window_start_s,
         "window_end_s": s.window_end_s,
         "step_s": s.step_s,
         "percentiles": (s.percentile,),
         "max_walk_m": s.max_walk_m,
-        "walk_speed_m_s": round(get_settings().travel.walk_speed_kmh / 3.6, 6),
+        "walk_speed_m_s": round(settings.travel.walk_speed_m_s, 6),
         "detour_factor": s.detour_factor,
         "max_transfers": s.max_transfers,
         "transfer_slack_s": s.transfer_slack_s,
-        "walk_distance_fn": fn,
+        "walk_distance_fn": walk.fn,
     }
 
 
-def seconds_column() -> str:
-    """The matrix column holding the configured percentile (e.g. ``seconds_p50``)."""
-    return f"seconds_p{get_settings().transit.percentile:g}"
+# --------------------------------------------------------------------------- the source
 
 
-def travel_times(
-    engine: Engine, origins: pd.DataFrame, destinations: pd.DataFrame
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Transit times origins × destinations (``id, x, y`` EPSG:27700) with the configured
-    window and percentile; returns the long frame (``seconds`` = that percentile) and the
-    metadata (parameters plus the matrix's own metadata)."""
-    feed, timetable = get_timetable(engine)
-    frame = transit_travel_time_matrix(
-        timetable, origins, destinations, **matrix_options(engine, timetable)
-    )
-    frame["seconds"] = frame[seconds_column()]
-    meta = {**frame.attrs["metadata"], **parameters(engine, feed, timetable)}
-    return frame, meta
+@dataclasses.dataclass(frozen=True)
+class TimetableSource:
+    """Times on the active GTFS timetable (see :class:`~app.services.sources.TravelTimeSource`).
 
-
-# --------------------------------------------------------------------------- stored times
-
-
-def compute_transit_times(engine: Engine) -> tuple[MatrixSummary, dict[str, Any]]:
-    """Compute and store area → site transit times (replacing the previous ones)."""
-    with engine.connect() as conn:
-        areas = area_points(conn)
-        sites = site_points(conn)
-    origins = pd.DataFrame({"id": np.arange(len(areas)), "x": areas["x"], "y": areas["y"]})
-    targets = pd.DataFrame({"id": sites["id"].to_numpy(), "x": sites["x"], "y": sites["y"]})
-    frame, meta = travel_times(engine, origins, targets)
-    ok = np.isfinite(frame["seconds"].to_numpy(dtype=float))
-    hit = frame.loc[ok]
-    idx = hit["from_id"].to_numpy(dtype=np.int64)
-    site_ids = hit["to_id"].to_numpy(dtype=np.int64)
-    with engine.begin() as conn:
-        pairs = replace_travel_times(
-            conn,
-            MODE,
-            area_codes=areas["code"].to_numpy()[idx],
-            area_vintages=areas["vintage"].to_numpy()[idx],
-            site_ids=site_ids,
-            seconds=hit["seconds"].to_numpy(dtype=float),
-            network_load_id=meta["feed_load_id"],
-        )
-    reached_areas = set(idx.tolist())
-    reached_sites = set(site_ids.tolist())
-    summary = MatrixSummary(
-        mode=MODE,
-        areas=len(areas),
-        sites=len(sites),
-        pairs=pairs,
-        unreachable_areas=[str(c) for i, c in enumerate(areas["code"]) if i not in reached_areas],
-        unreachable_sites=[int(s) for s in sites["id"] if int(s) not in reached_sites],
-        network_load_id=int(meta["feed_load_id"]),
-    )
-    return summary, meta
-
-
-def _stored(conn: Connection) -> Any:
-    return conn.execute(
-        text(
-            "SELECT newest_load_id, parameters FROM computations WHERE kind = :k "
-            "ORDER BY id DESC LIMIT 1"
-        ),
-        {"k": TRANSIT_TIMES},
-    ).first()
-
-
-def refresh_transit_times(engine: Engine, *, force: bool = False) -> list[MatrixSummary]:
-    """Recompute stored transit times when a feed is loaded and the data or settings changed."""
-    from app.services.compute import newest_load_id
-
-    with engine.connect() as conn:
-        feed = active_feed(conn)
-        stored = _stored(conn)
-    if feed is None:
-        return []
-    feed, timetable = get_timetable(engine, feed)
-    wanted = parameters(engine, feed, timetable)
-    newest = newest_load_id(engine)
-    if (
-        not force
-        and stored is not None
-        and int(stored.newest_load_id) >= newest
-        and all(stored.parameters.get(k) == v for k, v in wanted.items())
-    ):
-        return []
-    started = time.perf_counter()
-    summary, meta = compute_transit_times(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO computations (kind, newest_load_id, parameters, summary, seconds) "
-                "VALUES (:k, :n, CAST(:p AS jsonb), CAST(:s AS jsonb), :sec)"
-            ),
-            {
-                "k": TRANSIT_TIMES,
-                "n": newest,
-                "p": json.dumps(meta, default=str),
-                "s": json.dumps([dataclasses.asdict(summary)]),
-                "sec": time.perf_counter() - started,
-            },
-        )
-    return [summary]
-
-
-def stored_metadata(engine: Engine) -> dict[str, Any]:
-    """Metadata of the stored transit times (window, percentile, walk model, feed).
-
-    Raises :class:`NoFeedError` when no feed is loaded.
+    Points do not snap: they reach stops on foot (``max_walk_m``), so every point is
+    "reachable" and a point far from any stop simply gets no finite times.
     """
-    require_feed(engine)
-    with engine.connect() as conn:
-        stored = _stored(conn)
-    if stored is None:
-        return {
-            "mode": MODE,
-            "detail": "no stored transit times yet: run `locus compute`",
+
+    settings: Settings
+    feed: Feed
+    timetable: Timetable
+    walk: WalkModel
+    mode: Mode = MODE
+
+    @property
+    def load_id(self) -> int:
+        """The feed's ``data_loads`` id."""
+        return self.feed.load_id
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """See :func:`parameters`."""
+        return parameters(self.settings, self.feed, self.walk)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The matrix options (window, percentile, walk model)."""
+        return matrix_options(self.settings, self.walk)
+
+    @property
+    def reach_rule(self) -> str:
+        """Reachable means: within the window at the configured percentile."""
+        s = self.settings.transit
+        return (
+            f"by public transport at the {s.percentile:g}th percentile of departures "
+            f"{s.window_start}-{s.window_end}"
+        )
+
+    def reach(self, points: pd.DataFrame) -> Reach:
+        """Every point: walking legs, not snapping, connect it to the timetable."""
+        return Reach(reachable=np.ones(len(points), dtype=bool))
+
+    def times(
+        self, origins: pd.DataFrame, targets: pd.DataFrame, *, cutoff_s: float | None = None
+    ) -> Times:
+        """Seconds origins × targets at the configured percentile over the window (inf where
+        unreachable or beyond ``cutoff_s``)."""
+        frame = transit_travel_time_matrix(
+            self.timetable, _positional(origins), _positional(targets), **self.options
+        )
+        seconds = np.full((len(origins), len(targets)), np.inf)
+        column = frame[f"seconds_p{self.settings.transit.percentile:g}"].to_numpy(dtype=float)
+        seconds[frame["from_id"].to_numpy(dtype=np.int64), frame["to_id"].to_numpy(np.int64)] = (
+            np.nan_to_num(column, nan=np.inf)
+        )
+        if cutoff_s is not None:
+            seconds[seconds > cutoff_s] = np.inf
+        return Times(seconds, {**frame.attrs["metadata"], **self.metadata})
+
+    def isochrones(self, x: float, y: float, bands_min: Sequence[int]) -> Isochrones:
+        """Journeys departing the point in the window; walk legs straight line × detour."""
+        opts = self.options
+        iso = transit_isochrone(
+            self.timetable,
+            (float(x), float(y)),
+            bands_s=[b * 60 for b in bands_min],
+            percentile=opts["percentiles"][0],
+            window_start_s=opts["window_start_s"],
+            window_end_s=opts["window_end_s"],
+            step_s=opts["step_s"],
+            max_walk_m=opts["max_walk_m"],
+            walk_speed_m_s=opts["walk_speed_m_s"],
+            detour_factor=opts["detour_factor"],
+            max_transfers=opts["max_transfers"],
+            transfer_slack_s=opts["transfer_slack_s"],
+        )
+        bands = [
+            BandPolygon(int(row.band_s) // 60, row.geometry, {"stops_reached": int(row.n_stops)})
+            for row in iso.itertuples()
+        ]
+        metadata = {
+            **iso.attrs["metadata"],
+            "direction": (
+                "populations: stored times from each area's representative point to the site; "
+                "polygons: journeys departing the site in the window (walk legs straight-line "
+                "x detour factor)"
+            ),
         }
-    meta: dict[str, Any] = dict(stored.parameters)
-    meta["stored_times"] = "area representative point → site, computed by `locus compute`"
-    return meta
+        return Isochrones(bands, metadata=metadata)
+
+
+def _positional(points: pd.DataFrame) -> pd.DataFrame:
+    """``id`` (row position), ``x``, ``y``: the matrix's ids index the result array."""
+    return pd.DataFrame(
+        {"id": np.arange(len(points)), "x": points["x"].to_numpy(), "y": points["y"].to_numpy()}
+    )
+
+
+def timetable_source(db: Database, settings: Settings) -> TimetableSource:
+    """The source on the active feed's timetable, with its walk model.
+
+    Raises
+    ------
+    NoFeedError
+        When no GTFS feed is loaded (HTTP 503).
+    """
+    feed, timetable = get_timetable(db, settings)
+    return TimetableSource(
+        settings=settings,
+        feed=feed,
+        timetable=timetable,
+        walk=walk_model(db, settings, feed, timetable),
+    )

@@ -1,24 +1,106 @@
-"""Area-to-site travel times per mode, computed on the network and stored in PostGIS.
+"""Travel-time sources by mode, and the stored area → site times computed on them.
 
-Every area's representative point and every located active site are snapped to the network
-of the mode (points farther than ``LOCUS_MAX_SNAP_DISTANCE_M`` are reported, not moved), the
-full matrix is computed by :func:`spatial.traveltime.travel_time_array`, and the rows replace
-the previous ones for that mode in one transaction.
+:data:`SOURCES` is the registry: for every mode of :data:`spatial.modes.MODES`, the factory
+of its :class:`~app.services.sources.TravelTimeSource` (the road network for drive, walk and
+cycle; the GTFS timetable for transit), chosen by what the mode needs
+(:attr:`spatial.modes.ModeSpec.needs`). Everything else asks :func:`travel_time_source`.
+
+The stored matrix: every area's representative point to every located active site (restricted
+ones too: reads filter them by the caller), computed by :func:`compute_area_site_times` on a
+source and written in one transaction per mode (points beyond the snap limit are reported,
+not moved). :func:`stored_metadata` states the model the stored times were computed with.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
 
-from app.services.networks import MODES, get_network
-from config.settings import get_settings
-from spatial.network import Network, SnappedPoints, snap_points
-from spatial.traveltime import travel_time_array
+from app.services.networks import road_source, road_speeds
+from app.services.sources import NoNetworkError, TravelTimeSource
+from app.services.transit import timetable_source
+from config.settings import Settings
+from spatial.modes import MODES, Mode, is_road_mode, mode_spec
+from store.areas import area_points
+from store.connection import Database
+from store.feeds import active_feed
+from store.networks import active_network_load, available_modes
+from store.sites import all_site_points
+from store.traveltimes import Computation, latest_computation, replace_travel_times
+
+__all__ = [
+    "LOAD_COMMAND",
+    "PRODUCT_KIND",
+    "SOURCES",
+    "MatrixSummary",
+    "ModeDetails",
+    "compute_area_site_times",
+    "missing_data_error",
+    "mode_details",
+    "product_kind",
+    "stored_metadata",
+    "stored_source_metadata",
+    "travel_time_source",
+]
+
+SourceFactory = Callable[[Database, Settings, Mode], TravelTimeSource]
+
+
+def _road(db: Database, settings: Settings, mode: Mode) -> TravelTimeSource:
+    if not is_road_mode(mode):
+        raise ValueError(f"mode {mode!r} is not routed on a road network")
+    return road_source(db, settings, mode)
+
+
+def _timetable(db: Database, settings: Settings, mode: Mode) -> TravelTimeSource:
+    return timetable_source(db, settings)
+
+
+#: Source factory per kind of data a mode needs.
+_BY_NEED: dict[str, SourceFactory] = {"road network": _road, "GTFS feed": _timetable}
+#: The registry: every mode's source factory.
+SOURCES: dict[Mode, SourceFactory] = {m: _BY_NEED[mode_spec(m).needs] for m in MODES}
+#: The ``computations`` kind recording the stored times of the modes with that data.
+PRODUCT_KIND: dict[str, str] = {
+    "road network": "area-site-travel-times",
+    "GTFS feed": "transit-travel-times",
+}
+#: What to run when a mode's data is missing.
+LOAD_COMMAND: dict[str, str] = {
+    "road network": "locus load osm-network <extract.osm.pbf>",
+    "GTFS feed": "locus load gtfs <feed.zip>",
+}
+
+
+def travel_time_source(db: Database, settings: Settings, mode: Mode) -> TravelTimeSource:
+    """The :class:`~app.services.sources.TravelTimeSource` of ``mode`` on the loaded data.
+
+    Raises
+    ------
+    NoNetworkError
+        When the data the mode needs is not loaded (``NoFeedError`` for transit).
+    """
+    return SOURCES[mode](db, settings, mode)
+
+
+def product_kind(mode: Mode) -> str:
+    """The ``computations`` kind of the stored times of ``mode``."""
+    return PRODUCT_KIND[mode_spec(mode).needs]
+
+
+def missing_data_error(mode: Mode) -> NoNetworkError:
+    """The error for ``mode`` when its data is not loaded (HTTP 503), saying what to load."""
+    spec = mode_spec(mode)
+    return NoNetworkError(
+        f"mode {mode!r} needs a {spec.needs} and none is loaded: run `{LOAD_COMMAND[spec.needs]}`"
+    )
+
+
+# --------------------------------------------------------------------------- stored matrix
 
 
 @dataclass
@@ -34,127 +116,134 @@ class MatrixSummary:
     network_load_id: int = 0
 
 
-def area_points(conn: Connection) -> pd.DataFrame:
-    """Areas' representative points: ``code, vintage, x, y`` (EPSG:27700)."""
-    return pd.read_sql(
-        text("SELECT code, vintage, ST_X(rep_point) AS x, ST_Y(rep_point) AS y FROM areas"),
-        conn,
-    )
+def compute_area_site_times(
+    db: Database, source: TravelTimeSource
+) -> tuple[MatrixSummary, dict[str, Any]]:
+    """Compute and store the area → site times of ``source``'s mode (replacing the old ones).
 
-
-def site_points(conn: Connection, *, kinds: list[str] | None = None) -> pd.DataFrame:
-    """Located active sites: ``id, kind, name, x, y`` (EPSG:27700)."""
-    sql = (
-        "SELECT id, kind, name, source_id, ST_X(geom) AS x, ST_Y(geom) AS y FROM sites "
-        "WHERE geom IS NOT NULL AND status = 'active'"
-    )
-    params: dict[str, Any] = {}
-    if kinds:
-        sql += " AND kind = ANY(:kinds)"
-        params["kinds"] = kinds
-    return pd.read_sql(text(sql + " ORDER BY id"), conn, params=params)
-
-
-def snap(network: Network, frame: pd.DataFrame, id_column: str) -> SnappedPoints:
-    """Snap a frame's ``x, y`` points to ``network`` with the configured limits."""
-    settings = get_settings()
-    return snap_points(
-        network,
-        frame["x"].to_numpy(),
-        frame["y"].to_numpy(),
-        ids=frame[id_column].to_numpy(),
-        max_distance_m=settings.travel.max_snap_distance_m,
-        access_speed_m_s=settings.travel.walk_speed_kmh / 3.6,
-    )
-
-
-def replace_travel_times(
-    conn: Connection,
-    mode: str,
-    *,
-    area_codes: Any,
-    area_vintages: Any,
-    site_ids: Any,
-    seconds: Any,
-    network_load_id: Any,
-) -> int:
-    """Replace the stored area → site times of ``mode`` by these rows (COPY); returns the row count.
-
-    The array arguments are parallel (one element per area → site pair); ``network_load_id`` is
-    one value stored on every row.
+    Returns the summary and the metadata of the computation (stored in ``computations``).
+    Areas or sites beyond the snap limit, or that reach nothing, are listed as unreachable.
     """
+    with db.connection() as conn:
+        areas = area_points(conn)
+        sites = all_site_points(conn)
+    times = source.times(areas, sites)
+    finite = np.isfinite(times.seconds)
+    ii, jj = np.nonzero(finite)
     rows = pd.DataFrame(
         {
-            "mode": mode,
-            "area_code": area_codes,
-            "area_vintage": area_vintages,
-            "site_id": site_ids,
-            "seconds": seconds,
-            "network_load_id": network_load_id,
+            "area_code": areas["code"].to_numpy()[ii],
+            "area_vintage": areas["vintage"].to_numpy()[ii],
+            "site_id": sites["id"].to_numpy()[jj],
+            "seconds": times.seconds[ii, jj],
+            "network_load_id": source.load_id,
         }
     )
-    conn.execute(text("DELETE FROM travel_times WHERE mode = :m"), {"m": mode})
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    with (
-        raw.cursor() as cur,
-        cur.copy(
-            "COPY travel_times (mode, area_code, area_vintage, site_id, seconds, "
-            "network_load_id) FROM STDIN"
-        ) as copy,
-    ):
-        for row in rows.itertuples(index=False, name=None):
-            copy.write_row(row)
-    return len(rows)
-
-
-def compute_area_site_times(
-    engine: Engine, *, modes: tuple[str, ...] = MODES
-) -> list[MatrixSummary]:
-    """Compute and store area → site travel times for each mode; returns one summary per mode."""
-    summaries = []
-    for mode in modes:
-        network = get_network(engine, mode)
-        with engine.begin() as conn:
-            areas = area_points(conn)
-            sites = site_points(conn)
-            areas["key"] = np.arange(len(areas))
-            origins = snap(network, areas, "key")
-            targets = snap(network, sites, "id")
-            times = travel_time_array(network, origins, targets)
-            ii, jj = np.nonzero(np.isfinite(times))
-            pairs = replace_travel_times(
-                conn,
-                mode,
-                area_codes=areas["code"].to_numpy()[ii],
-                area_vintages=areas["vintage"].to_numpy()[ii],
-                site_ids=sites["id"].to_numpy()[jj],
-                seconds=times[ii, jj],
-                network_load_id=network.metadata["network_load_id"],
-            )
-        summaries.append(
-            MatrixSummary(
-                mode=mode,
-                areas=len(areas),
-                sites=len(sites),
-                pairs=pairs,
-                unreachable_areas=[
-                    str(areas["code"].iloc[i]) for i in np.flatnonzero(~origins.reachable)
-                ],
-                unreachable_sites=[int(s) for s in sites["id"].to_numpy()[~targets.reachable]],
-                network_load_id=int(network.metadata["network_load_id"]),
-            )
-        )
-    return summaries
-
-
-def stored_times(conn: Connection, *, mode: str, area_vintage: int = 2021) -> pd.DataFrame:
-    """Stored area → site times as a long frame ``from_id, to_id, mode, seconds``."""
-    return pd.read_sql(
-        text(
-            "SELECT area_code AS from_id, site_id AS to_id, mode, seconds FROM travel_times "
-            "WHERE mode = :m AND area_vintage = :v"
-        ),
-        conn,
-        params={"m": mode, "v": area_vintage},
+    with db.transaction() as conn:
+        pairs = replace_travel_times(conn, source.mode, rows)
+    reach = source.reach(areas).reachable
+    reached_areas = reach & (finite.any(axis=1) if len(sites) else True)
+    reached_sites = finite.any(axis=0)
+    summary = MatrixSummary(
+        mode=source.mode,
+        areas=len(areas),
+        sites=len(sites),
+        pairs=pairs,
+        unreachable_areas=[str(c) for c in areas["code"].to_numpy()[~reached_areas]],
+        unreachable_sites=[int(s) for s in sites["id"].to_numpy()[~reached_sites]],
+        network_load_id=source.load_id,
     )
+    return summary, times.metadata
+
+
+def stored_source_metadata(stored: Computation | None, mode: Mode) -> dict[str, Any] | None:
+    """The metadata ``mode``'s stored times were computed with, from its ``computations`` row.
+
+    A row covering several modes holds ``{"modes": [...], "sources": [metadata, ...]}``; a
+    row of one mode holds its metadata itself.
+    """
+    if stored is None:
+        return None
+    params = stored.parameters
+    for meta in params.get("sources", [params]):
+        if isinstance(meta, dict) and meta.get("mode") == mode:
+            return dict(meta)
+    return None
+
+
+def stored_metadata(db: Database, mode: Mode) -> dict[str, Any]:
+    """The model of the stored times of ``mode`` (network load and speeds, or feed, window,
+    percentile and walk model), as computed by ``locus compute``.
+
+    Raises
+    ------
+    NoNetworkError
+        When the data ``mode`` needs is not loaded (HTTP 503).
+    """
+    with db.connection() as conn:
+        if mode not in available_modes(conn):
+            raise missing_data_error(mode)
+        stored = latest_computation(conn, product_kind(mode))
+    meta = stored_source_metadata(stored, mode)
+    if meta is None:
+        return {"mode": mode, "detail": f"no stored {mode} times yet: run `locus compute`"}
+    meta["stored_times"] = "area representative point → site, computed by `locus compute`"
+    return meta
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class ModeDetails:
+    """A mode as ``/analysis/modes`` lists it: the registry entry and what is loaded for it.
+
+    Road modes give the loaded network's load id and speeds (``speed_kmh``: the one speed of
+    a walk or cycle graph, None for drive whose speed varies by road; ``mean_speed_kmh``:
+    distance-weighted mean); transit gives the feed's load id and service period.
+    """
+
+    mode: Mode
+    label: str
+    needs: str
+    speed_rule: str
+    available: bool
+    load_id: int | None = None
+    speed_kmh: float | None = None
+    mean_speed_kmh: float | None = None
+    feed_period: str | None = None
+
+
+def mode_details(db: Database) -> list[ModeDetails]:
+    """Every mode of the registry with whether its data is loaded, and that data's speeds."""
+    with db.connection() as conn:
+        available = set(available_modes(conn))
+        load = active_network_load(conn)
+        feed = active_feed(conn)
+    speeds = road_speeds(db, load.load_id) if load is not None else {}
+    out = []
+    for mode in MODES:
+        spec = mode_spec(mode)
+        details = ModeDetails(
+            mode=mode,
+            label=spec.label,
+            needs=spec.needs,
+            speed_rule=spec.speed_rule,
+            available=mode in available,
+        )
+        own = speeds.get(mode)
+        if is_road_mode(mode) and load is not None and own is not None:
+            details = replace(
+                details,
+                load_id=load.load_id,
+                speed_kmh=round(own.mean_kmh, 2) if own.uniform else None,
+                mean_speed_kmh=round(own.mean_kmh, 2),
+            )
+        elif not is_road_mode(mode) and feed is not None:
+            details = replace(
+                details,
+                load_id=feed.load_id,
+                feed_period=f"{feed.start_date:%Y-%m-%d}/{feed.end_date:%Y-%m-%d}",
+            )
+        out.append(details)
+    return out

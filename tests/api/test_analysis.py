@@ -18,9 +18,9 @@ from shapely.geometry import shape
 from sqlalchemy import Engine, text
 
 from app.main import create_app
-from app.services.networks import get_network
-from app.services.traveltimes import snap
+from app.services.networks import road_source
 from spatial.traveltime import travel_time_array
+from store.connection import database
 from tests.conftest import settings_for
 
 RUTLAND_POPULATION = 41_043
@@ -107,7 +107,7 @@ def test_catchment_band_population_matches_the_stored_matrix(
 
 
 def test_nearest_from_a_postcode_equals_the_engine(
-    client: TestClient, rutland_engine: Engine, site_ids: dict[str, int]
+    client: TestClient, rutland_engine: Engine, rutland_db_url: str, site_ids: dict[str, int]
 ) -> None:
     doc = client.get(
         "/analysis/nearest", params={"postcode": "le15 6aa", "mode": "drive", "n": 4}
@@ -119,14 +119,16 @@ def test_nearest_from_a_postcode_equals_the_engine(
     assert {r["source_id"] for r in doc["results"]} == set(site_ids)
     # Recompute directly with the engine from the stored postcode point.
     pc = client.get("/postcodes/LE156AA").json()
-    net = get_network(rutland_engine, "drive")
-    origin = snap(net, pd.DataFrame({"k": [0], "x": [pc["easting"]], "y": [pc["northing"]]}), "k")
+    settings = settings_for(rutland_db_url)
+    drive = road_source(database(settings.database), settings, "drive")
+    net = drive.network
+    origin = drive.snap(pd.DataFrame({"x": [pc["easting"]], "y": [pc["northing"]]}))
     sites = _stored(
         rutland_engine,
         "SELECT id, ST_X(geom) AS x, ST_Y(geom) AS y FROM sites WHERE id = ANY(:ids)",
         ids=[r["site_id"] for r in doc["results"]],
     )
-    direct = travel_time_array(net, origin, snap(net, sites, "id"))[0]
+    direct = travel_time_array(net, origin, drive.snap(sites))[0]
     by_id = dict(zip(sites["id"], direct, strict=True))
     for r in doc["results"]:
         assert r["seconds"] == pytest.approx(by_id[r["site_id"]], abs=0.1)

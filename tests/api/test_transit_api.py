@@ -22,10 +22,14 @@ import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from app.db import engine_for
 from app.demo import ISLE_OF_WIGHT_BUNDLE, load_demo
 from app.main import create_app
-from app.services import transit
+from spatial.crs import bng_to_wgs84
 from spatial.transit import transit_travel_time_matrix
+from store.connection import close_databases
+from tests.api._support import auth, two_org_keys
+from tests.api.test_analysis_visibility import mentions, restricted_site
 from tests.conftest import database_env, gtfs_timetable, scratch_database, settings_for
 
 PROBLEM = "application/problem+json"
@@ -41,14 +45,12 @@ WALK: dict[str, Any] = {
 @pytest.fixture(scope="module")
 def iow(data_dir: Path) -> Iterator[tuple[str, Engine]]:
     with scratch_database("locus_test_transit") as (url, engine), database_env(url):
-        transit.get_transit_settings.cache_clear()
         try:
             load_demo(engine=engine, data_dir=data_dir, bundle=ISLE_OF_WIGHT_BUNDLE)
             yield url, engine
         finally:
-            from app.db import engine_for
-
             engine_for(url).dispose()
+            close_databases(url)
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +211,35 @@ def test_nearest_by_transit_from_a_postcode(
     got = {a["code"]: a["seconds"] for a in access["areas"] if a["seconds"] is not None}
     assert got == pytest.approx(times.round(1).to_dict())
     assert access["metadata"]["window_start"] == "07:00"
+
+
+def test_nearest_by_transit_lists_a_restricted_site_for_its_owner_only(
+    iow: tuple[str, Engine], api: TestClient
+) -> None:
+    _, engine = iow
+    keys = two_org_keys(engine, org_prefix="iow-vis-")
+    pc = _frame(
+        engine, "SELECT ST_X(geom) AS x, ST_Y(geom) AS y FROM postcodes WHERE postcode = 'PO33 2FB'"
+    )
+    lon, lat = bng_to_wgs84(float(pc["x"].iloc[0]), float(pc["y"].iloc[0]))
+    params: dict[str, Any] = {
+        "postcode": "PO33 2FB",
+        "mode": "transit",
+        "kind": "gp_practice",
+        "n": 3,
+    }
+    with restricted_site(engine, "iow-vis-org-a", lon=lon, lat=lat) as site:
+        own = api.get("/analysis/nearest", params=params, headers=auth(keys["a"]))
+        assert own.status_code == 200, own.text
+        first = own.json()["results"][0]
+        assert first["site_id"] == site
+        assert first["seconds"] < 60
+        for headers in ({}, auth(keys["b"])):
+            other = api.get("/analysis/nearest", params=params, headers=headers)
+            assert other.status_code == 200, other.text
+            assert not mentions(other.json(), site)
+            # Argyll House, Ryde, as without the restricted site.
+            assert other.json()["results"][0]["source_id"] == "J84008"
 
 
 def test_unsupported_modes_are_problems(api: TestClient) -> None:
