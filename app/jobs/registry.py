@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from app.auth import Principal, Role
 from app.errors import InvalidParameter
+from config.settings import Settings
 
 
 class ProcessError(Exception):
@@ -45,6 +46,7 @@ class RunContext:
     report: Callable[[int, str], bool]
     should_abort: Callable[[], bool]
     min_interval_s: float = 0.5
+    settings: Settings | None = None
     _last: float = field(default=0.0, repr=False)
     _last_percent: int = field(default=-1, repr=False)
 
