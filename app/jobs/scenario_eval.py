@@ -67,14 +67,14 @@ def run_scenario_evaluation(ctx: RunContext, inputs: EvaluationParams) -> dict[s
         result, meta = evaluate(
             db,
             ctx.principal,
-            record["definition"],
+            record.definition,
             inputs,
             progress=lambda p, m: ctx.progress(p, m),
         )
     except scenarios.ScenarioInputError as exc:
         raise ProcessError("; ".join(exc.problems)) from None
     ctx.progress(95, "writing results", force=True)
-    return result_to_json(result, {**meta, "scenario_id": record["id"]})
+    return result_to_json(result, {**meta, "scenario_id": record.id})
 
 
 # ------------------------------------------------------------------------------- downloads

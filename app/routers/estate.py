@@ -349,6 +349,7 @@ async def colocation_report(
     status_code=201,
     summary="Save a scenario (a new version of its name)",
     response_model=None,
+    responses={201: {"model": scenarios.ScenarioRecord, "description": "the saved version"}},
 )
 async def create_scenario(
     request: Request, principal: AnalystDep, db: DatabaseDep, body: scenarios.ScenarioRequest
@@ -375,7 +376,9 @@ async def create_scenario(
     )
     base = str(request.base_url).rstrip("/")
     return JSONResponse(
-        record, status_code=201, headers={"Location": f"{base}/scenarios/{record['id']}"}
+        record.model_dump(mode="json"),
+        status_code=201,
+        headers={"Location": f"{base}/scenarios/{record.id}"},
     )
 
 
@@ -385,11 +388,11 @@ async def list_scenarios(
     db: DatabaseDep,
     name: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
     latest: Annotated[bool, Query(description="only the latest version of each name")] = False,
-) -> dict[str, Any]:
+) -> scenarios.ScenarioList:
     rows = await run_in_threadpool(
         scenarios.list_scenarios, db, principal, name=name, latest_only=latest
     )
-    return {"scenarios": rows}
+    return scenarios.ScenarioList(scenarios=rows)
 
 
 @router.get("/scenarios/compare", summary="Two evaluated scenarios (jobs) side by side")
@@ -442,7 +445,7 @@ async def scenario(
     principal: CallerDep,
     db: DatabaseDep,
     scenario_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
-) -> dict[str, Any]:
+) -> scenarios.ScenarioRecord:
     row = await run_in_threadpool(scenarios.get_scenario, db, principal, scenario_id)
     if row is None:
         raise NotFound(f"no scenario {scenario_id}", parameter="scenario_id")

@@ -14,6 +14,7 @@ Site references
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
@@ -50,6 +51,8 @@ from store.connection import Database
 __all__ = [
     "ScenarioChange",
     "ScenarioInputError",
+    "ScenarioList",
+    "ScenarioRecord",
     "ScenarioRequest",
     "baseline_sites",
     "check_scenario",
@@ -344,26 +347,43 @@ def check_scenario(db: Database, principal: Principal, request: ScenarioRequest)
 # ------------------------------------------------------------------------------- storage
 
 
-def scenario_record(row: scenario_store.ScenarioRow) -> dict[str, Any]:
+class ScenarioRecord(BaseModel):
+    """A stored scenario version as the API shows it (``definition``: the scenario with every
+    site reference rewritten to a site id)."""
+
+    id: int
+    name: str
+    version: int
+    organisation: str | None
+    restricted: bool
+    description: str
+    created_at: dt.datetime
+    definition: dict[str, Any]
+
+
+class ScenarioList(BaseModel):
+    """Scenarios the caller may see."""
+
+    scenarios: list[ScenarioRecord]
+
+
+def scenario_record(row: scenario_store.ScenarioRow) -> ScenarioRecord:
     """A stored scenario as the API shows it."""
-    out: dict[str, Any] = clean(
-        {
-            "id": row.id,
-            "name": row.name,
-            "version": row.version,
-            "organisation": row.organisation,
-            "restricted": row.restricted,
-            "description": row.description,
-            "created_at": row.created_at,
-            "definition": row.definition,
-        }
+    return ScenarioRecord(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        organisation=row.organisation,
+        restricted=row.restricted,
+        description=row.description,
+        created_at=row.created_at,
+        definition=clean(row.definition),
     )
-    return out
 
 
 def save_scenario(
     db: Database, principal: Principal, scenario: Scenario, *, restricted: bool
-) -> dict[str, Any]:
+) -> ScenarioRecord:
     """Store ``scenario`` as the next version of its name for the caller's organisation."""
     with db.transaction() as conn:
         scenario.version = scenario_store.lock_next_version(
@@ -383,14 +403,14 @@ def save_scenario(
 
 def list_scenarios(
     db: Database, principal: Principal, *, name: str | None = None, latest_only: bool = False
-) -> list[dict[str, Any]]:
+) -> list[ScenarioRecord]:
     """Scenarios the caller may see, optionally of one name / only the latest versions."""
     with db.connection() as conn:
         rows = scenario_store.list_scenarios(conn, principal, name=name, latest_only=latest_only)
     return [scenario_record(r) for r in rows]
 
 
-def get_scenario(db: Database, principal: Principal, scenario_id: int) -> dict[str, Any] | None:
+def get_scenario(db: Database, principal: Principal, scenario_id: int) -> ScenarioRecord | None:
     """One scenario the caller may see (None otherwise: existence is not leaked)."""
     with db.connection() as conn:
         row = scenario_store.get_scenario(conn, principal, scenario_id)

@@ -343,6 +343,10 @@ def test_post_scenarios_declares_its_request_body(client: TestClient) -> None:
     assert schema["required"] == ["name"]
     assert {"name", "description", "changes", "restricted"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
+    one = spec["paths"]["/scenarios/{scenario_id}"]["get"]["responses"]["200"]
+    assert one["content"]["application/json"]["schema"]["$ref"].endswith("/ScenarioRecord")
+    saved = spec["paths"]["/scenarios"]["post"]["responses"]["201"]
+    assert saved["content"]["application/json"]["schema"]["$ref"].endswith("/ScenarioRecord")
     changes = schema["properties"]["changes"]["items"]
     assert set(changes["discriminator"]["mapping"]) == {
         "close_sites",
