@@ -45,7 +45,7 @@ Hand-written: a KD-tree query and a few group-bys; no library defines OPE cluste
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import geopandas as gpd
@@ -53,18 +53,15 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-__all__ = ["ClusterResult", "ScoreWeights", "find_colocation_clusters", "weights_from_mapping"]
+from spatial.crs import BNG
 
-BNG = 27700
-_COMPONENTS = (
-    "owners",
-    "host_space",
-    "running_cost",
-    "floor_area",
-    "population",
-    "deprivation",
-    "services",
-)
+__all__ = [
+    "SCORE_COMPONENTS",
+    "ClusterResult",
+    "ScoreWeights",
+    "find_colocation_clusters",
+    "weights_from_mapping",
+]
 
 
 @dataclass(frozen=True)
@@ -100,6 +97,10 @@ class ScoreWeights:
         total = sum(self.as_dict().values())
         terms = " + ".join(f"{w:g}·{k}" for k, w in self.as_dict().items())
         return f"score = ({terms}) / {total:g}"
+
+
+#: The score components, in order: the fields of :class:`ScoreWeights`.
+SCORE_COMPONENTS: tuple[str, ...] = tuple(f.name for f in fields(ScoreWeights))
 
 
 @dataclass
@@ -465,7 +466,7 @@ def find_colocation_clusters(
     w = weights.as_dict()
     total_w = sum(w.values())
     score = pd.Series(0.0, index=clusters.index)
-    for k in _COMPONENTS:
+    for k in SCORE_COMPONENTS:
         clusters[f"c_{k}"] = comps[k]
         score += w[k] * comps[k]
     clusters["score"] = score / total_w
@@ -514,7 +515,7 @@ def weights_from_mapping(values: Mapping[str, float]) -> ScoreWeights:
     -------
     ScoreWeights
     """
-    unknown = sorted(set(values) - set(_COMPONENTS))
+    unknown = sorted(set(values) - set(SCORE_COMPONENTS))
     if unknown:
-        raise ValueError(f"unknown score weight(s) {unknown}; known: {list(_COMPONENTS)}")
+        raise ValueError(f"unknown score weight(s) {unknown}; known: {list(SCORE_COMPONENTS)}")
     return ScoreWeights(**{k: float(v) for k, v in values.items()})

@@ -1,25 +1,23 @@
 """Derived per-site estate figures: cost and backlog per m², pre-1948 share, utilisation flags.
 
-Input is a table of sites as stored in ``sites`` (columns ``gia_m2``, ``running_cost_gbp``,
-``backlog_gbp`` and an ``attributes`` mapping, a dict or a JSON string). For NHS sites the
-``attributes`` hold the ERIC Site Data fields keyed by the **exact column headers of NHS
-Digital's ERIC Site Data sheet** (2016/17 layout, header on the sheet's second row), e.g.
-``"Age profile - pre 1948 (%)"``. The headers used here are the module constants below; they
-were checked against ``eric_2016-17_trust_site_pfi.xls`` in ``tests/spatial/test_estate.py``.
+Input is a table of sites as stored in ``sites``: columns ``gia_m2``, ``running_cost_gbp``,
+``backlog_gbp`` (already derived by the loader that read the owner's return) and an
+``attributes`` mapping (a dict or a JSON string) that may hold the measures named by the
+constants below. This module knows no source's column headers: the NHS ERIC reader
+(:mod:`etl.readers.eric`, the only code that knows ERIC's headers) defines which ERIC costs make
+up the running cost and stores ERIC's utilisation measures under these keys; any other owner's
+loader may fill them too.
 
 Everything is a few vectorised pandas column operations; hand-written because no library knows
-ERIC, and because every figure must be traceable to a named ERIC column for a board paper.
+estate returns, and because every figure must be traceable to a stored value for a board paper.
 
-Definitions (all money in £ per year as returned to ERIC, areas in m² and hectares):
+Definitions (money in £ per year, areas in m² and hectares):
 
-* running cost = hard FM + soft FM + energy + water/sewage + waste (``ERIC_RUNNING_COST_COLUMNS``).
-  Capital charges ("Estates and facilities finance costs") and medical-equipment maintenance
-  ("Electro Bio Medical Equipment maintenance cost") are excluded: they do not stop when a
-  building is vacated in the way FM, energy and utilities do.
-* backlog = high + significant + moderate + low risk (``ERIC_BACKLOG_COLUMNS``). The three
-  "Critical Infrastructure Risk" columns are a subset of those totals and are not added again.
+* running cost and backlog: the stored ``running_cost_gbp`` and ``backlog_gbp`` (for NHS sites
+  the sums defined in :mod:`etl.readers.eric`).
 * cost per m² = running cost / gross internal floor area (GIA); backlog per m² likewise.
-* share built before 1948 = ``"Age profile - pre 1948 (%)"`` / 100.
+* share built before 1948 = ``attributes[PRE_1948_PCT]`` / 100.
+* occupied share = ``attributes[OCCUPIED_M2]`` / GIA.
 * utilisation flags: empty floor area %, under-used floor area %, not functionally suitable
   occupied floor area % above user thresholds, and land not delivering services > threshold ha.
 """
@@ -34,60 +32,34 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "ERIC_AGE_PRE_1948",
-    "ERIC_BACKLOG_COLUMNS",
-    "ERIC_EMPTY_PCT",
-    "ERIC_GIA",
-    "ERIC_LAND_HA",
-    "ERIC_LAND_NOT_DELIVERING_HA",
-    "ERIC_NOT_SUITABLE_PCT",
-    "ERIC_OCCUPIED",
-    "ERIC_RUNNING_COST_COLUMNS",
-    "ERIC_UNDER_USED_PCT",
+    "EMPTY_PCT",
+    "LAND_NOT_DELIVERING_HA",
+    "NOT_SUITABLE_PCT",
+    "OCCUPIED_M2",
+    "PRE_1948_PCT",
+    "UNDER_USED_PCT",
     "derive_estate_metrics",
     "estate_cost_per_m2",
-    "sites_from_eric",
 ]
 
-ERIC_GIA = "Gross internal floor area (m²)"
-ERIC_OCCUPIED = "Occupied floor area (m²)"
-ERIC_LAND_HA = "Land area owned (Hectares)"
-ERIC_LAND_NOT_DELIVERING_HA = "Land area not delivering services (Hectares)"
-ERIC_NOT_SUITABLE_PCT = "Not functionally suitable - occupied floor area (%)"
-ERIC_EMPTY_PCT = "Floor area - empty (%)"
-ERIC_UNDER_USED_PCT = "Floor area - under used (%)"
-ERIC_AGE_PRE_1948 = "Age profile - pre 1948 (%)"
-
-#: Hard FM, soft FM, energy, utilities and waste: the costs that go with the building.
-ERIC_RUNNING_COST_COLUMNS: tuple[str, ...] = (
-    "Estates and property maintenance (£)",
-    "Grounds and gardens maintenance (£)",
-    "Other Hard FM (Estates) costs (£)",
-    "Other Soft FM (Hotel Services) costs (£)",
-    "Energy costs (all energy supplies) (£)",
-    "Water cost (£)",
-    "Sewage cost (£)",
-    "Landfill disposal cost (£)",
-    "Incineration disposal cost (£)",
-    "Waste reycling cost (£)",  # sic: ERIC's spelling
-    "Other recovery cost (£)",
-    "Cleaning service cost (£)",
-    "Inpatient food service cost (£)",
-    "Laundry and linen service cost (£)",
-    "Portering service cost (£)",
-)
-
-#: Backlog by risk category; their sum is the cost to eradicate all backlog.
-ERIC_BACKLOG_COLUMNS: tuple[str, ...] = (
-    "Cost to eradicate high risk backlog (£)",
-    "Cost to eradicate significant risk backlog (£)",
-    "Cost to eradicate moderate risk backlog (£)",
-    "Cost to eradicate low risk backlog (£)",
-)
+# Keys in ``attributes``. Their values are the keys the ERIC loader has always stored (the
+# snake case of ERIC's headers), so databases loaded before keep their figures.
+#: Occupied floor area, m².
+OCCUPIED_M2 = "occupied_floor_area_m"
+#: Land owned that does not deliver services, hectares.
+LAND_NOT_DELIVERING_HA = "land_area_not_delivering_services_hectares"
+#: Occupied floor area that is not functionally suitable, per cent.
+NOT_SUITABLE_PCT = "not_functionally_suitable_occupied_floor_area"
+#: Floor area empty, per cent.
+EMPTY_PCT = "floor_area_empty"
+#: Floor area under-used, per cent.
+UNDER_USED_PCT = "floor_area_under_used"
+#: Floor area built before 1948, per cent.
+PRE_1948_PCT = "age_profile_pre_1948"
 
 
 def _to_number(value: Any) -> float:
-    """ERIC cells hold numbers, blanks or text such as ``"Not Applicable"``: text becomes NaN."""
+    """Stored measures are numbers, blanks or text such as ``"Not Applicable"``: text is NaN."""
     if value is None or isinstance(value, bool):
         return float("nan")
     if isinstance(value, int | float | np.integer | np.floating):
@@ -137,18 +109,22 @@ def derive_estate_metrics(
     sites : pandas.DataFrame
         One row per site with columns ``gia_m2`` (gross internal floor area, m²),
         ``running_cost_gbp`` (£ per year), ``backlog_gbp`` (£) and, optionally,
-        ``attributes`` (dict or JSON string keyed by ERIC Site Data headers). Sites without
-        ERIC attributes (council, GP) get NaN ERIC figures and ``False`` flags.
+        ``attributes`` (dict or JSON string holding the keys :data:`PRE_1948_PCT`,
+        :data:`EMPTY_PCT`, :data:`UNDER_USED_PCT`, :data:`NOT_SUITABLE_PCT`,
+        :data:`OCCUPIED_M2`, :data:`LAND_NOT_DELIVERING_HA`). Sites without them (council,
+        GP) get NaN figures and ``False`` flags; text such as ``"Not Applicable"`` is NaN.
     empty_pct_threshold : float, default 5.0
-        ``flag_empty`` is set when ``"Floor area - empty (%)"`` exceeds this (per cent).
+        ``flag_empty`` is set when the empty floor area (:data:`EMPTY_PCT`) exceeds this
+        (per cent).
     under_used_pct_threshold : float, default 10.0
-        ``flag_under_used`` when ``"Floor area - under used (%)"`` exceeds this (per cent).
+        ``flag_under_used`` when the under-used floor area (:data:`UNDER_USED_PCT`) exceeds
+        this (per cent).
     not_suitable_pct_threshold : float, default 20.0
-        ``flag_not_suitable`` when ``"Not functionally suitable - occupied floor area (%)"``
-        exceeds this (per cent).
+        ``flag_not_suitable`` when the not functionally suitable occupied floor area
+        (:data:`NOT_SUITABLE_PCT`) exceeds this (per cent).
     surplus_land_ha_threshold : float, default 0.0
-        ``flag_surplus_land`` when ``"Land area not delivering services (Hectares)"`` exceeds
-        this (hectares).
+        ``flag_surplus_land`` when land not delivering services
+        (:data:`LAND_NOT_DELIVERING_HA`) exceeds this (hectares).
 
     Returns
     -------
@@ -172,14 +148,12 @@ def derive_estate_metrics(
 
     out["cost_per_m2_gbp"] = _per_m2(running, gia)
     out["backlog_per_m2_gbp"] = _per_m2(backlog, gia)
-    out["pre_1948_share"] = _attribute_column(attrs, ERIC_AGE_PRE_1948) / 100.0
-    out["empty_pct"] = _attribute_column(attrs, ERIC_EMPTY_PCT)
-    out["under_used_pct"] = _attribute_column(attrs, ERIC_UNDER_USED_PCT)
-    out["not_suitable_pct"] = _attribute_column(attrs, ERIC_NOT_SUITABLE_PCT)
-    occupied = _attribute_column(attrs, ERIC_OCCUPIED)
-    eric_gia = _attribute_column(attrs, ERIC_GIA).where(lambda s: s > 0)
-    out["occupied_share"] = occupied / eric_gia.fillna(gia.where(gia > 0))
-    out["land_not_delivering_ha"] = _attribute_column(attrs, ERIC_LAND_NOT_DELIVERING_HA)
+    out["pre_1948_share"] = _attribute_column(attrs, PRE_1948_PCT) / 100.0
+    out["empty_pct"] = _attribute_column(attrs, EMPTY_PCT)
+    out["under_used_pct"] = _attribute_column(attrs, UNDER_USED_PCT)
+    out["not_suitable_pct"] = _attribute_column(attrs, NOT_SUITABLE_PCT)
+    out["occupied_share"] = _attribute_column(attrs, OCCUPIED_M2) / gia.where(gia > 0)
+    out["land_not_delivering_ha"] = _attribute_column(attrs, LAND_NOT_DELIVERING_HA)
 
     flags = {
         "flag_empty": out["empty_pct"] > empty_pct_threshold,
@@ -197,66 +171,8 @@ def derive_estate_metrics(
     return out
 
 
-def sites_from_eric(site_data: pd.DataFrame) -> pd.DataFrame:
-    """Turn ERIC Site Data rows into the ``sites`` shape used by :func:`derive_estate_metrics`.
-
-    Parameters
-    ----------
-    site_data : pandas.DataFrame
-        The "Site Data" sheet read with its second row as header (``header=1``), i.e. columns
-        named exactly as published (``"Site Code"``, ``"Gross internal floor area (m²)"``...).
-        The per-trust ``AGGREGATE SITE`` rows (``Site Type == "Aggregate Site"``) are dropped.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``site_id`` (ERIC site code), ``name``, ``owner`` (trust name), ``owner_code``,
-        ``owner_type`` (``"nhs_trust"``), ``kind`` (ERIC site type), ``gia_m2`` (m²),
-        ``land_ha`` (ha), ``running_cost_gbp`` (sum of ``ERIC_RUNNING_COST_COLUMNS``, £/year),
-        ``backlog_gbp`` (sum of ``ERIC_BACKLOG_COLUMNS``, £) and ``attributes`` (dict of every
-        ERIC column for the row).
-    """
-    required = ("Site Code", "Site Name", "Organisation Name", "Site Type", ERIC_GIA)
-    missing = [c for c in required if c not in site_data.columns]
-    if missing:
-        raise ValueError(f"not an ERIC Site Data sheet: missing columns {missing}")
-    rows = site_data[site_data["Site Type"].astype(str).str.strip() != "Aggregate Site"]
-    rows = rows[rows["Site Code"].notna()]
-
-    def total(columns: Sequence[str]) -> pd.Series:
-        present = [c for c in columns if c in rows.columns]
-        numeric = rows[present].apply(lambda col: col.map(_to_number))
-        summed: pd.Series = numeric.sum(axis=1, min_count=1).astype("float64")
-        return summed
-
-    out = pd.DataFrame(
-        {
-            "site_id": rows["Site Code"].astype(str).str.strip(),
-            "name": rows["Site Name"].astype(str).str.strip(),
-            "owner": rows["Organisation Name"].astype(str).str.strip(),
-            "owner_code": rows["Organisation Code"].astype(str).str.strip()
-            if "Organisation Code" in rows.columns
-            else None,
-            "owner_type": "nhs_trust",
-            "kind": rows["Site Type"].astype(str).str.strip(),
-            "gia_m2": rows[ERIC_GIA].map(_to_number).astype("float64"),
-            "land_ha": rows[ERIC_LAND_HA].map(_to_number).astype("float64")
-            if ERIC_LAND_HA in rows.columns
-            else np.nan,
-            "running_cost_gbp": total(ERIC_RUNNING_COST_COLUMNS),
-            "backlog_gbp": total(ERIC_BACKLOG_COLUMNS),
-        }
-    )
-    attrs: list[dict[str, Any]] = [
-        {str(k): (None if pd.isna(v) else v) for k, v in rec.items()}
-        for rec in rows.to_dict(orient="records")
-    ]
-    out["attributes"] = pd.Series(attrs, index=out.index, dtype="object")
-    return out.reset_index(drop=True)
-
-
 def estate_cost_per_m2(sites: pd.DataFrame, *, kinds: Sequence[str] | None = None) -> float:
-    """Floor-area-weighted running cost per m² over a set of sites (e.g. ERIC community hospitals).
+    """Floor-area-weighted running cost per m² over a set of sites (e.g. NHS community hospitals).
 
     Parameters
     ----------

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 
 from app.errors import InvalidParameter
+from config.settings import Settings
 from store.access import Principal, Role
 
 
@@ -45,6 +46,7 @@ class RunContext:
     report: Callable[[int, str], bool]
     should_abort: Callable[[], bool]
     min_interval_s: float = 0.5
+    settings: Settings | None = None
     _last: float = field(default=0.0, repr=False)
     _last_percent: int = field(default=-1, repr=False)
 

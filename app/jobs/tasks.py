@@ -74,6 +74,7 @@ def execute_job(job_id: str, *, attempt: int, should_abort: Any = lambda: False)
             report=report,
             should_abort=should_abort,
             min_interval_s=job_settings.progress_min_interval_s,
+            settings=settings,
         )
         try:
             inputs = process.parse(record.inputs)

@@ -3,96 +3,115 @@
 - ``GET /estate/sites``: every owner's sites with derived figures (cost and backlog per m²,
   pre-1948 share, utilisation flags); restricted sites only for their organisation.
 - ``POST /estate/assets``: an organisation's own assets (multipart CSV or GeoPackage, analyst
-  role), validated like every load; rejected rows → 400 listing each row and reason.
+  role with an organisation's key), validated like every load; rejected rows → 400 listing
+  each row and reason.
 - ``GET /estate/colocation``: ranked clusters of buildings of two or more owners, by distance
   (``method=distance&max_distance_m=``) or network time (``mode=walk|drive|cycle&minutes=``);
   weights ``w_<component>``. ``GET /estate/colocation/report?f=html|pdf|gpkg|csv`` exports.
-- ``POST /scenarios`` (analyst; a name already saved by the organisation gets version + 1),
-  ``GET /scenarios``, ``GET /scenarios/{id}``, ``GET /scenarios/compare?a=<job>&b=<job>``;
-  evaluation is the ``scenario-evaluation`` process (``/processes``).
+  The parameters are :class:`app.services.colocation.ColocationParams` (also the inputs of
+  the ``colocation`` process).
+- ``POST /scenarios`` (analyst; body :class:`app.services.scenarios.ScenarioRequest`; a name
+  already saved by the organisation gets version + 1), ``GET /scenarios``,
+  ``GET /scenarios/{id}``, ``GET /scenarios/compare?a=<job>&b=<job>``; evaluation is the
+  ``scenario-evaluation`` process (``/processes``).
 
 Thin: parameters are checked here (errors name the parameter); the work is in
-:mod:`app.services.estate`.
+:mod:`app.services.register`, :mod:`app.services.colocation`, :mod:`app.services.scenarios`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import re
 import tempfile
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from app.auth import require_role
-from app.db import engine_for
-from app.dependencies import ConnectionDep, PrincipalDep
-from app.errors import InvalidParameter, NotFound, ServiceUnavailable, problem
-from app.services import estate as svc
+from app.auth import current_principal, require_role
+from app.dependencies import ConnectionDep, SettingsDep
+from app.errors import InvalidParameter, NotFound, ServiceUnavailable, Unauthenticated, problem
+from app.jobs import store as job_store
+from app.services import register, scenarios
+from app.services.colocation import (
+    ColocationParams,
+    clusters_json,
+    render_report,
+    run_colocation,
+)
+from app.services.estate_common import records
 from app.services.networks import NoNetworkError
+from app.services.scenario_evaluation import result_from_json
 from etl.loading import LoadError
+from spatial.colocation import SCORE_COMPONENTS, ScoreWeights
+from spatial.kinds import check_kind
+from spatial.scenario import compare_scenarios
 from store.access import Principal
+from store.connection import Database, database
 
 router = APIRouter(tags=["estate"])
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 MAX_PAGE = 1000
-_KIND = r"^[a-z][a-z0-9_]{1,62}$"
-_WEIGHTS = (
-    "owners",
-    "host_space",
-    "running_cost",
-    "floor_area",
-    "population",
-    "deprivation",
-    "services",
-)
+# The caller (``app.auth``); typed as the data layer's Principal, which the services take.
+CallerDep = Annotated[Principal, Depends(current_principal)]
 AnalystDep = Annotated[Principal, require_role("analyst")]
 
 
-def _engine(request: Request) -> Any:
-    return engine_for(request.app.state.settings.database.url)
+def get_database(settings: SettingsDep) -> Database:
+    """The interactive :class:`~store.connection.Database` of the app's settings."""
+    return database(settings.database, purpose="interactive")
 
 
-def _list(value: str | None, parameter: str, pattern: str = _KIND) -> tuple[str, ...]:
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def _identifiers(value: str | None, parameter: str) -> tuple[str, ...]:
+    """Comma-separated site kinds (or owner types, which follow the same rule), checked."""
     if not value:
         return ()
     items = tuple(v.strip() for v in value.split(",") if v.strip())
     for item in items:
-        if not re.match(pattern, item):
-            raise InvalidParameter(
-                f"{parameter}: {item!r} is not a valid value", parameter=parameter
-            )
+        try:
+            check_kind(item, parameter=parameter)
+        except ValueError as exc:
+            raise InvalidParameter(str(exc), parameter=parameter) from None
     return items
 
 
 # ------------------------------------------------------------------------------- register
 @router.get("/estate/sites", summary="The public estate register with derived figures")
 async def estate_sites(
-    request: Request,
-    principal: PrincipalDep,
+    principal: CallerDep,
+    db: DatabaseDep,
     owner_type: Annotated[
-        str | None, Query(description="comma-separated owner types, e.g. council,nhs_trust")
+        str | None,
+        Query(max_length=2000, description="comma-separated owner types, e.g. council,nhs_trust"),
     ] = None,
     kind: Annotated[
-        str | None, Query(description="comma-separated kinds, e.g. council_building,hospital")
+        str | None,
+        Query(
+            max_length=2000,
+            description="comma-separated kinds, e.g. council_building,hospital",
+        ),
     ] = None,
     flagged: Annotated[bool, Query(description="only sites with a utilisation flag")] = False,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """Sites of every owner with cost per m², backlog per m², pre-1948 share and flags."""
-    kinds = _list(kind, "kind")
-    owners = _list(owner_type, "owner_type")
+    kinds = _identifiers(kind, "kind")
+    owners = _identifiers(owner_type, "owner_type")
     result: dict[str, Any] = await run_in_threadpool(
-        svc.estate_register,
-        _engine(request),
+        register.estate_register,
+        db,
         principal,
         kinds=kinds or None,
         owner_types=owners or None,
@@ -111,8 +130,8 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
     "/estate/assets",
     status_code=201,
     summary="Upload an organisation's own assets (CSV or GeoPackage)",
-    description="Columns: "
-    + "; ".join(f"{k}: {v}" for k, v in svc.ASSET_COLUMNS.items())
+    description="Needs an analyst's API key of an organisation (the assets are its). Columns: "
+    + "; ".join(f"{k}: {v}" for k, v in register.ASSET_COLUMNS.items())
     + ". The upload replaces the organisation's previous upload atomically; assets with the "
     "same asset_id (default: name and postcode) keep their site ids, and the response lists "
     "the assets added, removed and changed.",
@@ -120,13 +139,22 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 async def upload_assets(
     request: Request,
     principal: AnalystDep,
+    db: DatabaseDep,
     file: Annotated[UploadFile, File(description="a .csv or .gpkg file")],
     restricted: Annotated[
         bool, Form(description="visible only to your organisation (rows may override)")
     ] = False,
 ) -> JSONResponse:
     """Validate and load the file as dataset ``assets:<organisation>`` (one transaction)."""
-    assert principal.organisation is not None
+    organisation = principal.organisation
+    if organisation is None:
+        # A keyless caller (a local demo may give it the analyst role) has no organisation
+        # to own the assets.
+        raise Unauthenticated(
+            "uploading assets needs an API key of an organisation (the assets are its); "
+            "send one in the Authorization or X-API-Key header",
+            parameter="Authorization",
+        )
     original = file.filename or "assets.csv"
     suffix = Path(original).suffix.lower()
     if suffix not in (".csv", ".gpkg"):
@@ -141,10 +169,10 @@ async def upload_assets(
         path.write_bytes(content)
         try:
             summary = await run_in_threadpool(
-                svc.upload_assets,
-                _engine(request),
+                register.upload_assets,
+                db,
                 path,
-                organisation=principal.organisation,
+                organisation=organisation,
                 restricted=restricted,
                 display_name=original,
             )
@@ -166,7 +194,7 @@ async def upload_assets(
         "rows_loaded": summary.rows_loaded.get("sites", 0),
         "superseded_loads": summary.superseded,
         "changes": {t: dataclasses.asdict(c) for t, c in summary.changes.items()},
-        "organisation": principal.organisation,
+        "organisation": organisation,
         "restricted": restricted,
         "notes": summary.notes,
     }
@@ -174,124 +202,116 @@ async def upload_assets(
 
 
 # ------------------------------------------------------------------------------- co-location
-def _colocation_params(
-    request: Request,
-    method: str | None,
-    max_distance_m: float,
-    mode: str | None,
-    minutes: float,
-    kind: str | None,
-    owner_type: str | None,
-    host_tenure: str,
-    min_owners: int,
-    cost_per_m2: float | None,
-) -> svc.ColocationParams:
-    weights: dict[str, float] = {}
-    for name, raw in request.query_params.items():
-        if not name.startswith("w_"):
-            continue
-        comp = name.removeprefix("w_")
-        if comp not in _WEIGHTS:
-            raise InvalidParameter(
-                f"unknown weight {name!r}; use w_ + one of {', '.join(_WEIGHTS)}", parameter=name
-            )
-        try:
-            value = float(raw)
-        except ValueError:
-            raise InvalidParameter(f"{name} must be a number", parameter=name) from None
-        if not 0 <= value <= 1000:
-            raise InvalidParameter(f"{name} must be between 0 and 1000", parameter=name)
-        weights[comp] = value
-    if weights and not any(weights.get(c, 1.0) > 0 for c in _WEIGHTS):
-        raise InvalidParameter("at least one weight must be positive", parameter="w_owners")
-    chosen = method or ("network" if mode else "distance")
-    if chosen not in ("distance", "network"):
-        raise InvalidParameter("method must be distance or network", parameter="method")
-    if chosen == "distance" and mode:
-        raise InvalidParameter("mode is for method=network", parameter="mode")
-    tenures = tuple(t.strip().lower() for t in host_tenure.split(",") if t.strip())
-    if not tenures:
-        raise InvalidParameter("give at least one host tenure", parameter="host_tenure")
-    return svc.ColocationParams(
-        method=chosen,
-        max_distance_m=max_distance_m,
-        mode=mode or "walk",
-        minutes=minutes,
-        kinds=_list(kind, "kind"),
-        owner_types=_list(owner_type, "owner_type"),
-        weights=weights,
-        host_tenures=tenures,
-        min_owners=min_owners,
-        cost_per_m2=cost_per_m2,
-    )
+#: ColocationParams list fields → their comma-separated query parameter.
+_LIST_QUERY = {"kinds": "kind", "owner_types": "owner_type", "host_tenures": "host_tenure"}
+_LIST_FIELD = {q: f for f, q in _LIST_QUERY.items()}
 
 
-Method = Annotated[
-    Literal["distance", "network"] | None,
-    Query(description="distance (straight line) or network (travel time); default from mode"),
-]
-MaxDistance = Annotated[
-    float, Query(gt=0, le=5000, description="co-location distance, metres (method=distance)")
-]
-ModeQ = Annotated[
-    Literal["walk", "drive", "cycle"] | None, Query(description="travel mode (method=network)")
-]
-Minutes = Annotated[float, Query(gt=0, le=60, description="co-location time, minutes")]
-KindQ = Annotated[str | None, Query(description="comma-separated site kinds considered")]
-OwnerQ = Annotated[str | None, Query(description="comma-separated owner types considered")]
-HostQ = Annotated[str, Query(max_length=200, description="tenures that can host (comma-separated)")]
-MinOwners = Annotated[int, Query(ge=2, le=20)]
-CostQ = Annotated[
-    float | None,
-    Query(
-        gt=0,
-        le=10000,
-        description="£/m²/year for buildings without a running cost "
-        "(default: the ERIC floor-area-weighted rate when ERIC is loaded)",
-    ),
-]
+def _query_parameter(error: ErrorDetails) -> str:
+    """The query parameter a :class:`ColocationParams` validation error is about."""
+    ctx = error.get("ctx") or {}
+    if "parameter" in ctx:
+        return str(ctx["parameter"])
+    loc = error.get("loc", ())
+    if not loc:
+        return "query"
+    if loc[0] == "weights":
+        weight = ctx.get("weight", loc[1] if len(loc) > 1 else SCORE_COMPONENTS[0])
+        return f"w_{weight}"
+    return _LIST_QUERY.get(str(loc[0]), str(loc[0]))
 
 
-async def _run_colocation(
-    request: Request, principal: Principal, params: svc.ColocationParams
-) -> Any:
+def colocation_params(request: Request) -> ColocationParams:
+    """:class:`ColocationParams` from the query: ``kind``, ``owner_type`` and ``host_tenure``
+    comma-separated, a weight as ``w_<component>``, the rest by field name. Any problem is a
+    400 naming the query parameter."""
+    query = request.query_params
+    raw: dict[str, Any] = {}
+    weights: dict[str, str] = {}
+    for name in dict.fromkeys(query.keys()):
+        values = query.getlist(name)
+        if name.startswith("w_"):
+            weights[name.removeprefix("w_")] = values[-1]
+        elif name in _LIST_FIELD:
+            raw[_LIST_FIELD[name]] = [v.strip() for x in values for v in x.split(",") if v.strip()]
+        elif name in ColocationParams.model_fields and name != "weights":
+            raw[name] = values[-1]
+    if weights:
+        raw["weights"] = weights
     try:
-        return await run_in_threadpool(svc.run_colocation, _engine(request), principal, params)
+        return ColocationParams.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        parameter = _query_parameter(first)
+        raise InvalidParameter(f"{parameter}: {first['msg']}", parameter=parameter) from None
+
+
+def _colocation_openapi() -> list[dict[str, Any]]:
+    """The query parameters of :func:`colocation_params`, from the model's JSON schema."""
+    props = ColocationParams.model_json_schema()["properties"]
+    defaults = ScoreWeights().as_dict()
+    out: list[dict[str, Any]] = []
+    for field, prop in props.items():
+        if field == "weights":
+            out += [
+                {
+                    "name": f"w_{c}",
+                    "in": "query",
+                    "required": False,
+                    "description": f"score weight of {c} (>= 0, default {defaults[c]:g})",
+                    "schema": {"type": "number", "minimum": 0, "maximum": 1000},
+                }
+                for c in SCORE_COMPONENTS
+            ]
+            continue
+        schema = {k: v for k, v in prop.items() if k not in ("title", "description")}
+        description = str(prop.get("description", ""))
+        if field in _LIST_QUERY:
+            item = prop.get("items", {})
+            rule = f", each matching {item['pattern']}" if "pattern" in item else ""
+            description += f" (comma-separated{rule})"
+            schema = {"type": "string", "maxLength": 2000}
+        out.append(
+            {
+                "name": _LIST_QUERY.get(field, field),
+                "in": "query",
+                "required": False,
+                "description": description,
+                "schema": schema,
+            }
+        )
+    return out
+
+
+ColocationDep = Annotated[ColocationParams, Depends(colocation_params)]
+_COLOCATION_QUERY = {"parameters": _colocation_openapi()}
+
+
+async def _run_colocation(db: Database, principal: Principal, params: ColocationParams) -> Any:
+    try:
+        return await run_in_threadpool(run_colocation, db, principal, params)
     except NoNetworkError as exc:
         raise ServiceUnavailable(str(exc)) from exc
     except ValueError as exc:
-        raise InvalidParameter(str(exc), parameter="method") from exc
+        raise InvalidParameter(str(exc), parameter="kind") from exc
 
 
 @router.get(
     "/estate/colocation",
     summary="Co-location finder: clusters of buildings of two or more owners, ranked",
-    description="Weights: w_owners, w_host_space, w_running_cost, w_floor_area, "
-    "w_population, w_deprivation, w_services (>= 0).",
+    openapi_extra=_COLOCATION_QUERY,
 )
 async def colocation(
-    request: Request,
-    principal: PrincipalDep,
-    method: Method = None,
-    max_distance_m: MaxDistance = 400.0,
-    mode: ModeQ = None,
-    minutes: Minutes = 10.0,
-    kind: KindQ = None,
-    owner_type: OwnerQ = None,
-    host_tenure: HostQ = "freehold",
-    min_owners: MinOwners = 2,
-    cost_per_m2: CostQ = None,
+    principal: CallerDep,
+    db: DatabaseDep,
+    params: ColocationDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> dict[str, Any]:
     """Ranked clusters with members, combined figures, population, IMD and score parts."""
-    params = _colocation_params(
-        request, method, max_distance_m, mode, minutes, kind, owner_type, host_tenure,
-        min_owners, cost_per_m2,
-    )  # fmt: skip
-    result, sites, meta = await _run_colocation(request, principal, params)
+    result, sites, meta = await _run_colocation(db, principal, params)
     return {
         "numberMatched": len(result.clusters),
-        "clusters": svc.clusters_json(result, sites, limit=limit),
+        "clusters": clusters_json(result, sites, limit=limit),
         "metadata": meta,
     }
 
@@ -300,32 +320,21 @@ async def colocation(
     "/estate/colocation/report",
     summary="Co-location report (html, pdf) or export (gpkg, csv as zip) of the top clusters",
     response_model=None,
+    openapi_extra=_COLOCATION_QUERY,
 )
 async def colocation_report(
-    request: Request,
-    principal: PrincipalDep,
+    principal: CallerDep,
+    db: DatabaseDep,
+    params: ColocationDep,
     f: Annotated[Literal["html", "pdf", "gpkg", "csv"], Query(description="format")] = "html",
     top: Annotated[int, Query(ge=1, le=50)] = 10,
-    method: Method = None,
-    max_distance_m: MaxDistance = 400.0,
-    mode: ModeQ = None,
-    minutes: Minutes = 10.0,
-    kind: KindQ = None,
-    owner_type: OwnerQ = None,
-    host_tenure: HostQ = "freehold",
-    min_owners: MinOwners = 2,
-    cost_per_m2: CostQ = None,
 ) -> Response:
     """The same run as ``/estate/colocation``, rendered for a board paper or GIS."""
-    params = _colocation_params(
-        request, method, max_distance_m, mode, minutes, kind, owner_type, host_tenure,
-        min_owners, cost_per_m2,
-    )  # fmt: skip
-    result, sites, _meta = await _run_colocation(request, principal, params)
+    result, sites, _meta = await _run_colocation(db, principal, params)
     if result.clusters.empty:
         raise NotFound("no clusters for these parameters", parameter="max_distance_m")
     content, media, name = await run_in_threadpool(
-        _render_clusters, _engine(request), result, sites, f, top
+        render_report, db, principal, result, sites, f, top
     )
     if f == "html":
         return HTMLResponse(content.decode("utf-8"))
@@ -334,77 +343,25 @@ async def colocation_report(
     )
 
 
-def _render_clusters(
-    engine: Any, result: Any, sites: Any, fmt: str, top: int
-) -> tuple[bytes, str, str]:
-    from app.reports import cluster_layers, cluster_report, to_csv, to_geopackage
-
-    with engine.connect() as conn:
-        sources = svc.data_sources(conn)
-        areas = svc.area_polygons(conn)
-    if fmt in ("html", "pdf"):
-        html, pdf = cluster_report(
-            result,
-            sites=sites,
-            areas=areas if not areas.empty else None,
-            sources=sources,
-            top_n=top,
-            pdf_engine="auto" if fmt == "pdf" else "matplotlib",
-        )
-        if fmt == "html":
-            return html.encode("utf-8"), "text/html", "colocation.html"
-        return pdf, "application/pdf", "colocation.pdf"
-    keep = set(result.clusters.head(top)["cluster_id"])
-    trimmed = type(result)(
-        clusters=result.clusters[result.clusters["cluster_id"].isin(keep)],
-        members=result.members[result.members["cluster_id"].isin(keep)],
-        method=result.method,
-        threshold=result.threshold,
-        threshold_unit=result.threshold_unit,
-        population_bands=result.population_bands,
-        weights=result.weights,
-        notes=result.notes,
-    )
-    layers = cluster_layers(trimmed, sites.drop(columns=["db_id"]))
-    with tempfile.TemporaryDirectory(prefix="locus-coloc-") as tmp:
-        if fmt == "gpkg":
-            path = to_geopackage(Path(tmp) / "colocation.gpkg", layers)
-            return path.read_bytes(), "application/geopackage+sqlite3", "colocation.gpkg"
-        files = to_csv(Path(tmp) / "csv", dict(layers))
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for p in files:
-                zf.write(p, arcname=p.name)
-        return buf.getvalue(), "application/zip", "colocation-csv.zip"
-
-
 # ------------------------------------------------------------------------------- scenarios
-@router.post("/scenarios", status_code=201, summary="Save a scenario (a new version of its name)")
-async def create_scenario(request: Request, principal: AnalystDep) -> JSONResponse:
-    """Body: ``{"name", "description"?, "changes": [...], "restricted"?: false}``.
-
-    Change types: close_sites {site_ids}, open_site {site_id, name, at_site_id | x,y (BNG) |
-    lon,lat, gia_m2, land_ha, running_cost_gbp}, move_service {from_site_id, to_site_id,
+@router.post(
+    "/scenarios",
+    status_code=201,
+    summary="Save a scenario (a new version of its name)",
+    response_model=None,
+    responses={201: {"model": scenarios.ScenarioRecord, "description": "the saved version"}},
+)
+async def create_scenario(
+    request: Request, principal: AnalystDep, db: DatabaseDep, body: scenarios.ScenarioRequest
+) -> JSONResponse:
+    """Change types: close_sites {site_ids}, open_site {site_id, name, at_site_id | x,y (BNG)
+    | lon,lat, gia_m2, land_ha, running_cost_gbp}, move_service {from_site_id, to_site_id,
     release_building}, change_capacity {site_id, capacity}, grow_population {age_bands,
     factor, area_codes?}. Sites are named by id or by source id (e.g. an ODS code).
     """
     try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidParameter("the request body is not valid JSON", parameter="body") from None
-    if not isinstance(body, dict):
-        raise InvalidParameter("the request body must be a JSON object", parameter="body")
-    unknown = sorted(set(body) - {"name", "description", "changes", "restricted", "version"})
-    if unknown:
-        raise InvalidParameter(f"unknown member(s) {unknown}", parameter=unknown[0])
-    restricted = body.pop("restricted", False)
-    if not isinstance(restricted, bool):
-        raise InvalidParameter("'restricted' must be true or false", parameter="restricted")
-    body.pop("version", None)
-    engine = _engine(request)
-    try:
-        scenario = await run_in_threadpool(svc.check_scenario, engine, principal, body)
-    except svc.ScenarioInputError as exc:
+        scenario = await run_in_threadpool(scenarios.check_scenario, db, principal, body)
+    except scenarios.ScenarioInputError as exc:
         return problem(
             request,
             status=400,
@@ -415,46 +372,45 @@ async def create_scenario(request: Request, principal: AnalystDep) -> JSONRespon
             problems=exc.problems,
         )
     record = await run_in_threadpool(
-        svc.save_scenario, engine, principal, scenario, restricted=restricted
+        scenarios.save_scenario, db, principal, scenario, restricted=body.restricted
     )
     base = str(request.base_url).rstrip("/")
     return JSONResponse(
-        record, status_code=201, headers={"Location": f"{base}/scenarios/{record['id']}"}
+        record.model_dump(mode="json"),
+        status_code=201,
+        headers={"Location": f"{base}/scenarios/{record.id}"},
     )
 
 
 @router.get("/scenarios", summary="Scenarios you can see (every version)")
-async def scenarios(
-    request: Request,
-    principal: PrincipalDep,
-    name: Annotated[str | None, Query(max_length=200)] = None,
+async def list_scenarios(
+    principal: CallerDep,
+    db: DatabaseDep,
+    name: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,
     latest: Annotated[bool, Query(description="only the latest version of each name")] = False,
-) -> dict[str, Any]:
+) -> scenarios.ScenarioList:
     rows = await run_in_threadpool(
-        svc.list_scenarios, _engine(request), principal, name=name, latest_only=latest
+        scenarios.list_scenarios, db, principal, name=name, latest_only=latest
     )
-    return {"scenarios": rows}
+    return scenarios.ScenarioList(scenarios=rows)
 
 
 @router.get("/scenarios/compare", summary="Two evaluated scenarios (jobs) side by side")
 async def compare(
-    principal: PrincipalDep,
+    principal: CallerDep,
     conn: ConnectionDep,
-    a: Annotated[str, Query(description="job id of a scenario-evaluation")],
-    b: Annotated[str, Query(description="job id of another scenario-evaluation")],
+    a: Annotated[str, Query(max_length=100, description="job id of a scenario-evaluation")],
+    b: Annotated[str, Query(max_length=100, description="job id of another scenario-evaluation")],
     f: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
     """Rows (mode, metric, baseline, A, B, difference); estate rows have mode ``estate``."""
-    from app.jobs import store
-    from spatial.scenario import compare_scenarios
-
     results = []
     for name, value in (("a", a), ("b", b)):
         try:
             job_id = uuid.UUID(value)
         except ValueError:
             raise InvalidParameter(f"{name}: {value!r} is not a job id", parameter=name) from None
-        job = await store.get_job(conn, job_id, principal)
+        job = await job_store.get_job(conn, job_id, principal)
         if job is None:
             raise NotFound(f"no job {value!r}", parameter=name)
         if job.process_id != "scenario-evaluation" or job.status != "successful" or not job.results:
@@ -462,7 +418,7 @@ async def compare(
                 f"{name}: job {value} is not a successful scenario-evaluation", parameter=name
             )
         results.append(job.results)
-    ra, rb = (svc.result_from_json(r) for r in results)
+    ra, rb = (result_from_json(r) for r in results)
     try:
         table = compare_scenarios(ra, rb)
     except ValueError as exc:
@@ -479,15 +435,18 @@ async def compare(
             "a": {"job": a, "scenario": cols[0]},
             "b": {"job": b, "scenario": cols[1]},
             "columns": list(table.columns),
-            "rows": svc.records(table),
+            "rows": records(table),
         }
     )
 
 
 @router.get("/scenarios/{scenario_id}", summary="One scenario")
-async def scenario(request: Request, principal: PrincipalDep, scenario_id: int) -> dict[str, Any]:
-    row = await run_in_threadpool(svc.get_scenario, _engine(request), principal, scenario_id)
+async def scenario(
+    principal: CallerDep,
+    db: DatabaseDep,
+    scenario_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)],
+) -> scenarios.ScenarioRecord:
+    row = await run_in_threadpool(scenarios.get_scenario, db, principal, scenario_id)
     if row is None:
         raise NotFound(f"no scenario {scenario_id}", parameter="scenario_id")
-    result: dict[str, Any] = row
-    return result
+    return row

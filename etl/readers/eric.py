@@ -1,8 +1,11 @@
 """NHS Digital ERIC (Estates Returns Information Collection) Site Data → ``sites``.
 
 The ``.xls`` is read with calamine. One row per trust site (the per-trust ``AGGREGATE`` rows
-are skipped); floor area, land area, running costs and backlog go to columns, every other
-measure to ``attributes``. ERIC has no coordinates: sites listed in the PFI Data sheet get its
+are skipped); floor area, land area, running cost and backlog go to columns, every other
+measure to ``attributes``. This module is the only code that knows ERIC's headers: the
+running cost is the sum of :data:`RUNNING_COSTS` (the one definition, with the reason for
+what it leaves out), and the measures :mod:`spatial.estate` derives figures from are stored
+under the keys it names (:data:`ESTATE_ATTRIBUTES`). ERIC has no coordinates: sites listed in the PFI Data sheet get its
 postcode, and :func:`etl.datasets.locate_sites` places the rest by the ``postcodes`` table or
 by the name of an OSM hospital/clinic, reporting whatever stays unlocated.
 """
@@ -29,23 +32,32 @@ from etl.readers.common import (
     sites_frame,
     to_number,
 )
+from spatial import estate
 
 ERIC_LICENCE = f"{OGL}; Source: NHS Digital, Estates Returns Information Collection"
 
 GIFA = "Gross internal floor area (m²)"
 LAND = "Land area owned (Hectares)"
+#: Backlog by risk category, summed into ``backlog_gbp`` (the cost to eradicate all backlog).
+#: The three "Critical Infrastructure Risk" columns are a subset of these totals and are not
+#: added again.
 BACKLOG = [
     "Cost to eradicate high risk backlog (£)",
     "Cost to eradicate significant risk backlog (£)",
     "Cost to eradicate moderate risk backlog (£)",
     "Cost to eradicate low risk backlog (£)",
 ]
-#: Annual running costs summed into ``running_cost_gbp`` (estates, FM, energy, water, waste,
-#: cleaning, food, laundry, portering). Each also stays in ``attributes``.
+#: THE definition of a site's running cost (``sites.running_cost_gbp``, £/year): the ERIC
+#: columns summed into it. Hard FM, soft FM, energy, water and sewage, waste, cleaning, food,
+#: laundry and portering: the costs that go with the building and stop when it is vacated.
+#: Excluded on purpose: "Electro Bio Medical Equipment maintenance cost" (medical equipment
+#: moves with the service, its maintenance does not stop when the building is released) and
+#: "Estates and facilities finance costs" (capital charges, which outlive occupation). Every
+#: other figure (cost per m², the ERIC £/m² rate applied to buildings without a return,
+#: scenario savings) derives from the stored sum. Each column also stays in ``attributes``.
 RUNNING_COSTS = [
     "Estates and property maintenance (£)",
     "Grounds and gardens maintenance (£)",
-    "Electro Bio Medical Equipment maintenance cost (£)",
     "Other Hard FM (Estates) costs (£)",
     "Other Soft FM (Hotel Services) costs (£)",
     "Energy costs (all energy supplies) (£)",
@@ -53,13 +65,29 @@ RUNNING_COSTS = [
     "Sewage cost (£)",
     "Landfill disposal cost (£)",
     "Incineration disposal cost (£)",
-    "Waste reycling cost (£)",
+    "Waste reycling cost (£)",  # sic: ERIC's spelling
     "Other recovery cost (£)",
     "Cleaning service cost (£)",
     "Inpatient food service cost (£)",
     "Laundry and linen service cost (£)",
     "Portering service cost (£)",
 ]
+#: The running-cost definition in words (stated in API responses and reports).
+RUNNING_COST_DEFINITION = (
+    "ERIC running cost (£/year): hard FM (estates, grounds, other hard FM), soft FM (hotel "
+    "services, cleaning, inpatient food, laundry and linen, portering), energy, water, "
+    "sewage and waste; excluding medical-equipment maintenance and capital (finance) costs, "
+    "which do not stop when a building is vacated"
+)
+#: ERIC header → the ``attributes`` key :func:`spatial.estate.derive_estate_metrics` reads.
+ESTATE_ATTRIBUTES: dict[str, str] = {
+    "Occupied floor area (m²)": estate.OCCUPIED_M2,
+    "Land area not delivering services (Hectares)": estate.LAND_NOT_DELIVERING_HA,
+    "Not functionally suitable - occupied floor area (%)": estate.NOT_SUITABLE_PCT,
+    "Floor area - empty (%)": estate.EMPTY_PCT,
+    "Floor area - under used (%)": estate.UNDER_USED_PCT,
+    "Age profile - pre 1948 (%)": estate.PRE_1948_PCT,
+}
 REQUIRED = [
     "Organisation Code",
     "Organisation Name",
@@ -71,6 +99,7 @@ REQUIRED = [
     LAND,
     *BACKLOG,
     *RUNNING_COSTS,
+    *ESTATE_ATTRIBUTES,
 ]
 #: ERIC site type number → site kind.
 SITE_KINDS = {
@@ -146,7 +175,7 @@ def read_eric_sites(path: Path, region: Region, progress: Progress | None = None
     values = frame.drop(columns=list(skip))
     numeric = values.apply(to_number)
     combined = numeric.astype(object).where(numeric.notna(), values)
-    combined.columns = [_key(c) for c in combined.columns]
+    combined.columns = [ESTATE_ATTRIBUTES.get(c, _key(c)) for c in combined.columns]
     attributes: list[dict[str, Any]] = [
         {str(k): v for k, v in rec.items() if v != ""} for rec in combined.to_dict("records")
     ]

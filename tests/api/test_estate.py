@@ -22,6 +22,12 @@ from sqlalchemy import Engine, create_engine, text
 
 from app.auth import create_api_key
 from app.main import create_app
+from spatial.colocation import SCORE_COMPONENTS
+from spatial.kinds import KIND_PATTERN
+from spatial.modes import ROAD_MODES
+from store.access import ANONYMOUS, Principal
+from store.connection import database
+from store.estate import data_sources
 from tests.api._support import auth, two_org_keys
 from tests.conftest import load_trafford, scratch_database, settings_for
 
@@ -375,3 +381,126 @@ def test_colocation_pdf_report_renders(client: TestClient, tmp_path: Path) -> No
     gpkg = client.get("/estate/colocation/report", params={"f": "gpkg", "top": 3})
     assert gpkg.status_code == 200
     assert gpkg.content[:16] == b"SQLite format 3\x00"
+
+
+# ------------------------------------------------------------------------------- typed inputs
+def test_colocation_weights_are_checked_at_submission(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """Unknown, negative, non-finite or all-zero weights: 400 naming the parameter, on the
+    route and on the colocation process (one model for both)."""
+    cases = {
+        "w_owners": {"w_owners": -1},
+        "w_population": {"w_population": "nan"},
+        "w_services": {"w_services": "lots"},
+        "w_drama": {"w_drama": 2},
+    }
+    for parameter, params in cases.items():
+        r = client.get("/estate/colocation", params=params)
+        assert r.status_code == 400, (parameter, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert r.json()["parameter"] == parameter
+    zeros = {f"w_{c}": 0 for c in SCORE_COMPONENTS}
+    r = client.get("/estate/colocation", params=zeros)
+    assert r.status_code == 400
+    assert r.json()["parameter"].startswith("w_")
+    assert "positive" in r.json()["detail"]
+    # A mode is a road mode from the registry; a kind follows the one kind rule.
+    assert client.get("/estate/colocation", params={"mode": "transit"}).json()["parameter"] == (
+        "mode"
+    )
+    assert client.get("/estate/colocation", params={"kind": "gp_practice,Bad Kind"}).json()[
+        "parameter"
+    ] == ("kind")
+    assert client.get("/estate/colocation", params={"method": "distance", "mode": "walk"}).json()[
+        "parameter"
+    ] == ("mode")
+    for inputs, parameter in (
+        ({"weights": {"drama": 1}}, "weights"),
+        ({"weights": {"owners": -2}}, "weights"),
+        ({"kinds": ["Not a kind"]}, "kinds"),
+        ({"mode": "teleport"}, "mode"),
+    ):
+        r = client.post(
+            "/processes/colocation/execution",
+            json={"inputs": inputs},
+            headers={**auth(keys["a"]), "Prefer": "respond-async"},
+        )
+        assert r.status_code == 400, (inputs, r.text)
+        assert r.json()["parameter"] == parameter
+
+
+def test_colocation_parameters_are_documented_from_the_one_model(client: TestClient) -> None:
+    spec = client.get("/api").json()
+    for path in ("/estate/colocation", "/estate/colocation/report"):
+        params = {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
+        assert {f"w_{c}" for c in SCORE_COMPONENTS} <= set(params)
+        assert {"method", "max_distance_m", "mode", "minutes", "kind", "owner_type"} <= set(params)
+        assert params["w_owners"]["schema"]["minimum"] == 0
+        assert params["max_distance_m"]["schema"]["maximum"] == 5000
+        assert KIND_PATTERN in params["kind"]["description"]
+    inputs = client.get("/processes/colocation").json()["inputs"]
+    assert {"weights", "kinds", "mode", "max_distance_m"} <= set(inputs)
+    modes = inputs["mode"]["schema"]["anyOf"][0]["enum"]
+    assert modes == list(ROAD_MODES)
+
+
+def test_anonymous_upload_in_a_local_demo_needs_an_organisation_key(trafford_url: str) -> None:
+    """``locus demo`` on loopback lets keyless callers act as analysts: uploads still need an
+    organisation to own them (a 401 problem, not a server error)."""
+    csv_text = f"name,kind,lon,lat\nDemo depot,council_building,{ASSET_LON},{ASSET_LAT}\n"
+    with TestClient(create_app(settings_for(trafford_url, anonymous_role="analyst"))) as demo:
+        r = demo.post("/estate/assets", files={"file": ("d.csv", csv_text.encode(), "text/csv")})
+        assert r.status_code == 401, r.text
+        assert r.headers["content-type"] == PROBLEM
+        assert "API key of an organisation" in r.json()["detail"]
+        # ...while the analyst role itself is honoured elsewhere (it may read the register).
+        assert demo.get("/estate/sites", params={"limit": 1}).status_code == 200
+
+
+def test_report_data_sources_list_only_visible_uploads(
+    client: TestClient, engine: Engine, trafford_url: str
+) -> None:
+    """A restricted upload's file name and organisation appear in its organisation's report
+    sources only, never in an anonymous or another organisation's report."""
+    key = create_api_key(engine, "sources-org", "analyst")
+    other = create_api_key(engine, "other-org", "viewer")
+    body = (
+        "asset_id,name,kind,owner_type,gia_m2,lon,lat\n"
+        f"S1,Secret hub,council_building,council,700,{ASSET_LON},{ASSET_LAT}\n"
+    )
+    r = client.post(
+        "/estate/assets",
+        files={"file": ("secret-estate-plan.csv", body.encode(), "text/csv")},
+        data={"restricted": "true"},
+        headers=auth(key),
+    )
+    assert r.status_code == 201, r.text
+    db = database(settings_for(trafford_url).database, purpose="interactive")
+    with db.connection() as conn:
+        listed = {
+            who: {(d, f) for d, f, _v, _l in data_sources(conn, principal)}
+            for who, principal in {
+                "owner": Principal("sources-org", "analyst"),
+                "other": Principal("other-org", "viewer"),
+                "anonymous": ANONYMOUS,
+            }.items()
+        }
+    upload = ("assets:sources-org", "secret-estate-plan.csv")
+    assert upload in listed["owner"]
+    assert upload not in listed["other"]
+    assert upload not in listed["anonymous"]
+    # Open loads are listed for everyone (the council register, the areas).
+    assert listed["anonymous"] == listed["other"]
+    assert {d for d, _ in listed["anonymous"]} >= {"council-assets", "lsoa21"}
+    # ...and the rendered report says the same.
+    params = {"f": "html", "top": 3, "max_distance_m": 400}
+    mine = client.get("/estate/colocation/report", params=params, headers=auth(key))
+    assert mine.status_code == 200
+    assert "secret-estate-plan.csv" in mine.text
+    for headers in ({}, auth(other)):
+        theirs = client.get("/estate/colocation/report", params=params, headers=headers)
+        assert theirs.status_code == 200
+        assert "Data sources" in theirs.text
+        assert "secret-estate-plan.csv" not in theirs.text
+        assert "sources-org" not in theirs.text

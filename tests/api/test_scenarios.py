@@ -14,15 +14,21 @@ import sqlite3
 import subprocess
 import zipfile
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 from sqlalchemy import Engine, text
 
 from app.jobs.tasks import execute_job
 from app.main import create_app
+from app.services.scenarios import ScenarioChange
+from etl.readers import eric
+from spatial.scenario import ChangeCapacity, CloseSites, GrowPopulation, MoveService, OpenSite
 from tests.api._support import auth, two_org_keys, wait_for, worker
 from tests.conftest import settings_for
 
@@ -325,3 +331,134 @@ def test_new_hub_at_a_point_through_the_worker_and_compare(
     )
     assert bad.status_code == 400
     assert bad.json()["parameter"] == "b"
+
+
+# ------------------------------------------------------------------------------- typed body
+def test_post_scenarios_declares_its_request_body(client: TestClient) -> None:
+    spec = client.get("/api").json()
+    body = spec["paths"]["/scenarios"]["post"]["requestBody"]
+    assert body["required"] is True
+    ref = body["content"]["application/json"]["schema"]["$ref"]
+    schema = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    assert schema["required"] == ["name"]
+    assert {"name", "description", "changes", "restricted"} <= set(schema["properties"])
+    assert schema["additionalProperties"] is False
+    one = spec["paths"]["/scenarios/{scenario_id}"]["get"]["responses"]["200"]
+    assert one["content"]["application/json"]["schema"]["$ref"].endswith("/ScenarioRecord")
+    saved = spec["paths"]["/scenarios"]["post"]["responses"]["201"]
+    assert saved["content"]["application/json"]["schema"]["$ref"].endswith("/ScenarioRecord")
+    changes = schema["properties"]["changes"]["items"]
+    assert set(changes["discriminator"]["mapping"]) == {
+        "close_sites",
+        "open_site",
+        "move_service",
+        "change_capacity",
+        "grow_population",
+    }
+
+
+def test_request_changes_mirror_the_scenario_model() -> None:
+    """The request's change types carry exactly the fields of :mod:`spatial.scenario`'s
+    changes (plus ``type``, and ``lon``/``lat`` for a WGS84 position)."""
+    adapter = TypeAdapter(ScenarioChange)
+    mapping = adapter.json_schema()["discriminator"]["mapping"]
+    defs = adapter.json_schema()["$defs"]
+    spatial_changes = {
+        "close_sites": CloseSites,
+        "open_site": OpenSite,
+        "move_service": MoveService,
+        "change_capacity": ChangeCapacity,
+        "grow_population": GrowPopulation,
+    }
+    for name, cls in spatial_changes.items():
+        props = set(defs[mapping[name].rsplit("/", 1)[-1]]["properties"])
+        expected = {f.name for f in fields(cls)} | {"type"}
+        assert props - {"lon", "lat"} == expected, name
+
+
+def test_bad_scenario_bodies_are_400_naming_the_member(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    headers = auth(keys["a"])
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"changes": []}, "name", "Field required"),
+        ({"name": "  "}, "name", "empty"),
+        ({"name": "X\u0000"}, "name", "pattern"),
+        ({"name": "X", "colour": "red"}, "colour", "Extra inputs"),
+        ({"name": "X", "changes": "close everything"}, "changes", "list"),
+        (
+            {"name": "X", "changes": [{"type": "close_sites"}]},
+            "changes",
+            "change 1 (close_sites): site_ids: Field required",
+        ),
+        (
+            {
+                "name": "X",
+                "changes": [
+                    {"type": "close_sites", "site_ids": [CLOSED]},
+                    {"type": "open_site", "site_id": "n", "lon": -0.7, "x": 480000},
+                ],
+            },
+            "changes",
+            "change 2 (open_site)",
+        ),
+    ]
+    for body, parameter, words in cases:
+        r = client.post("/scenarios", json=body, headers=headers)
+        assert r.status_code == 400, (body, r.text)
+        assert r.headers["content-type"] == PROBLEM
+        assert r.json()["parameter"] == parameter, r.json()
+        assert words in r.json()["detail"], r.json()
+    # NaN is valid Python JSON but cannot be stored: refused, naming the member.
+    nan = client.post(
+        "/scenarios",
+        content=b'{"name": "X", "changes": [{"type": "grow_population", "age_bands": ["65+"], '
+        b'"factor": NaN}]}',
+        headers={**headers, "content-type": "application/json"},
+    )
+    assert nan.status_code == 400, nan.text
+    assert nan.json()["parameter"] == "changes"
+    assert "factor" in nan.json()["detail"]
+    # Numbers are accepted as site ids; a WGS84 point is stored in British National Grid.
+    saved = _save(
+        client,
+        keys["a"],
+        {
+            "name": "Typed body",
+            "changes": [
+                {
+                    "type": "open_site",
+                    "site_id": "hub",
+                    "lon": -0.7005,
+                    "lat": 52.6050,
+                    "gia_m2": 900,
+                }
+            ],
+            "restricted": True,
+        },
+    )
+    change = saved["definition"]["changes"][0]
+    assert "lon" not in change
+    assert change["x"] == pytest.approx(488_101, abs=2)
+    assert change["y"] == pytest.approx(301_594, abs=2)
+    assert saved["restricted"] is True
+
+
+def test_stored_eric_running_cost_is_the_documented_sum(
+    rutland_engine: Engine, data_dir: Path
+) -> None:
+    """Rutland Memorial Hospital's stored running cost is the sum of the ERIC columns the
+    reader documents (:data:`etl.readers.eric.RUNNING_COSTS`), read here from the sheet."""
+    sheet = pd.read_excel(
+        data_dir / "england" / "eric_2016-17_trust_site_pfi.xls",
+        sheet_name="Site Data",
+        engine="calamine",
+        header=1,
+    ).set_index("Site Code")
+    documented = sum(float(sheet.loc["RT5PC", c]) for c in eric.RUNNING_COSTS)
+    with rutland_engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT running_cost_gbp FROM sites WHERE source = 'eric' AND source_id = 'RT5PC'")
+        ).scalar_one()
+    assert documented == pytest.approx(797292.0)
+    assert float(stored) == pytest.approx(documented)

@@ -15,15 +15,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from pyproj import Transformer
 
+from etl.loading import Region
+from etl.readers.eric import read_eric_sites
 from spatial.colocation import (
     ClusterResult,
     ScoreWeights,
     find_colocation_clusters,
     weights_from_mapping,
 )
-from spatial.estate import estate_cost_per_m2, sites_from_eric
+from spatial.crs import wgs84_to_bng
+from spatial.estate import estate_cost_per_m2
 
 MFT = "Manchester University NHS Foundation Trust"
 HOSPITAL_OWNERS = {
@@ -48,15 +50,9 @@ def _council(data_dir: Path) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def eric_rate(data_dir: Path) -> float:
-    sheet = pd.read_excel(
-        data_dir / "england" / "eric_2016-17_trust_site_pfi.xls",
-        sheet_name="Site Data",
-        engine="calamine",
-        header=1,
-    )
-    return estate_cost_per_m2(
-        sites_from_eric(sheet), kinds=["7. Community hospital (with inpatient beds)"]
-    )
+    # Every ERIC site in England (no region), read by the one ERIC reader.
+    parsed = read_eric_sites(data_dir / "england" / "eric_2016-17_trust_site_pfi.xls", Region(""))
+    return estate_cost_per_m2(parsed.tables["sites"], kinds=["community_hospital"])
 
 
 @pytest.fixture(scope="module")
@@ -235,13 +231,12 @@ def test_one_cluster_matches_a_hand_computation(
     cluster = trafford_result.cluster(int(row["cluster_id"].iloc[0]))
 
     # By hand, straight from the CSV rows: project, measure, filter, sum.
-    to_bng = Transformer.from_crs(4326, 27700, always_xy=True)
     council = _council(data_dir)
     seed = council[council["PropertyName"] == seed_name].iloc[0]
-    sx, sy = to_bng.transform(seed["GeoX"], seed["GeoY"])
+    sx, sy = wgs84_to_bng(seed["GeoX"], seed["GeoY"])
 
     def near(lon: float, lat: float) -> bool:
-        x, y = to_bng.transform(lon, lat)
+        x, y = wgs84_to_bng(lon, lat)
         return math.hypot(x - sx, y - sy) <= 400.0
 
     council_in = council[

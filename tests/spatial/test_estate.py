@@ -1,4 +1,8 @@
-"""Derived estate figures on the real ERIC 2016/17 Site Data sheet."""
+"""Derived estate figures on the real ERIC 2016/17 Site Data sheet, read by the ERIC reader.
+
+The sites come from :func:`etl.readers.eric.read_eric_sites` (the only code that knows ERIC's
+headers and defines the running cost); :mod:`spatial.estate` derives from what it stores.
+"""
 
 from __future__ import annotations
 
@@ -10,47 +14,62 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from etl.loading import Region
+from etl.readers import eric
 from spatial.estate import (
-    ERIC_AGE_PRE_1948,
-    ERIC_BACKLOG_COLUMNS,
-    ERIC_EMPTY_PCT,
-    ERIC_GIA,
-    ERIC_LAND_NOT_DELIVERING_HA,
-    ERIC_NOT_SUITABLE_PCT,
-    ERIC_OCCUPIED,
-    ERIC_RUNNING_COST_COLUMNS,
-    ERIC_UNDER_USED_PCT,
+    NOT_SUITABLE_PCT,
+    PRE_1948_PCT,
+    UNDER_USED_PCT,
     derive_estate_metrics,
     estate_cost_per_m2,
-    sites_from_eric,
 )
+
+ERIC_FILE = Path("england") / "eric_2016-17_trust_site_pfi.xls"
+ERIC_GIA = eric.GIFA
+ERIC_AGE_PRE_1948 = "Age profile - pre 1948 (%)"
+#: Electro Bio Medical Equipment maintenance: left out of the running cost on purpose.
+EBME = "Electro Bio Medical Equipment maintenance cost (£)"
 
 
 @pytest.fixture(scope="module")
 def eric_sheet(data_dir: Path) -> pd.DataFrame:
-    path = data_dir / "england" / "eric_2016-17_trust_site_pfi.xls"
+    path = data_dir / ERIC_FILE
     return pd.read_excel(path, sheet_name="Site Data", engine="calamine", header=1)
 
 
 @pytest.fixture(scope="module")
-def eric_sites(eric_sheet: pd.DataFrame) -> pd.DataFrame:
-    return sites_from_eric(eric_sheet)
+def eric_sites(data_dir: Path) -> pd.DataFrame:
+    """Every ERIC site in England as the reader stores it (``site_id`` = the ERIC code)."""
+    parsed = eric.read_eric_sites(data_dir / ERIC_FILE, Region(""))
+    assert parsed.rejects == []
+    return parsed.tables["sites"].rename(columns={"source_id": "site_id"})
 
 
 def test_every_eric_header_used_exists_in_the_real_sheet(eric_sheet: pd.DataFrame) -> None:
     used = [
         ERIC_GIA,
-        ERIC_OCCUPIED,
-        ERIC_AGE_PRE_1948,
-        ERIC_EMPTY_PCT,
-        ERIC_UNDER_USED_PCT,
-        ERIC_NOT_SUITABLE_PCT,
-        ERIC_LAND_NOT_DELIVERING_HA,
-        *ERIC_RUNNING_COST_COLUMNS,
-        *ERIC_BACKLOG_COLUMNS,
+        *eric.ESTATE_ATTRIBUTES,
+        *eric.RUNNING_COSTS,
+        *eric.BACKLOG,
     ]
     assert [c for c in used if c not in eric_sheet.columns] == []
+    assert ERIC_AGE_PRE_1948 in eric.ESTATE_ATTRIBUTES
     assert eric_sheet.shape == (1213, 126)
+
+
+def test_running_cost_is_the_one_documented_sum(
+    eric_sheet: pd.DataFrame, eric_sites: pd.DataFrame
+) -> None:
+    """Leicester Royal Infirmary spends £3.0m a year on medical-equipment maintenance: the
+    stored running cost is the documented sum, without it."""
+    assert EBME not in eric.RUNNING_COSTS
+    assert len(eric.RUNNING_COSTS) == 15
+    raw = eric_sheet.set_index("Site Code").loc["RWEAA"]
+    assert float(raw[EBME]) == 3041020.0
+    documented = sum(float(raw[c]) for c in eric.RUNNING_COSTS)
+    stored = eric_sites.set_index("site_id").loc["RWEAA", "running_cost_gbp"]
+    assert stored == pytest.approx(documented)
+    assert stored == pytest.approx(float(raw[[*eric.RUNNING_COSTS, EBME]].sum()) - 3041020.0)
 
 
 def test_sites_from_eric_drops_aggregate_rows_and_sums_costs(
@@ -67,7 +86,7 @@ def test_sites_from_eric_drops_aggregate_rows_and_sums_costs(
     assert rutland["land_ha"] == pytest.approx(1.46)
     # Hand sums of the published cells.
     assert rutland["running_cost_gbp"] == pytest.approx(
-        sum(float(raw[c]) for c in ERIC_RUNNING_COST_COLUMNS)
+        sum(float(raw[c]) for c in eric.RUNNING_COSTS)
     )
     assert rutland["running_cost_gbp"] == pytest.approx(797292.0)
     assert rutland["backlog_gbp"] == pytest.approx(0 + 2200 + 159490 + 117500)
@@ -106,7 +125,7 @@ def test_national_shares_reconcile_with_the_sheet(
     assert weighted_pre_1948 == pytest.approx(by_hand)
     assert 0.05 < weighted_pre_1948 < 0.30
     # GIA-weighted rate over community hospitals = sum of costs / sum of floor area.
-    kind = "7. Community hospital (with inpatient beds)"
+    kind = "community_hospital"  # ERIC site type "7. Community hospital (with inpatient beds)"
     rate = estate_cost_per_m2(eric_sites, kinds=[kind])
     sub = eric_sites[(eric_sites["kind"] == kind) & (eric_sites["gia_m2"] > 0)]
     sub = sub[sub["running_cost_gbp"].notna()]
@@ -123,8 +142,8 @@ def test_non_eric_sites_and_json_attributes() -> None:
             "backlog_gbp": [np.nan, 25000.0, 0.0],
             "attributes": [
                 None,
-                json.dumps({ERIC_AGE_PRE_1948: 40, ERIC_UNDER_USED_PCT: "12.5"}),
-                {ERIC_NOT_SUITABLE_PCT: "Not Applicable"},
+                json.dumps({PRE_1948_PCT: 40, UNDER_USED_PCT: "12.5"}),
+                {NOT_SUITABLE_PCT: "Not Applicable"},
             ],
         }
     )

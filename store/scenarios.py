@@ -1,0 +1,186 @@
+"""Stored scenarios: versions per (organisation, name), read through the visibility rule.
+
+A scenario row is visible under :func:`store.access.visible_rows` (``restricted`` scenarios
+only to their organisation); one that is not visible reads as absent, so its existence is not
+leaked. Saving takes an advisory lock on (organisation, name) so two saves of one name get
+consecutive versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection, Connection, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from store.access import Principal, visible_rows
+
+__all__ = [
+    "ScenarioRow",
+    "get_scenario",
+    "insert_scenario",
+    "list_scenarios",
+    "lock_next_version",
+    "scenario_visible",
+    "travel_times_exist",
+]
+
+_COLUMNS = sql.SQL(
+    "s.id, s.name, s.version, s.organisation, s.restricted, s.description, s.definition, "
+    "s.created_by, s.created_at"
+)
+
+
+@dataclass(frozen=True)
+class ScenarioRow:
+    """One stored scenario version (``definition``: the :class:`spatial.scenario.Scenario`
+    as a dict)."""
+
+    id: int
+    name: str
+    version: int
+    organisation: str | None
+    restricted: bool
+    description: str
+    definition: dict[str, Any]
+    created_by: str | None
+    created_at: dt.datetime
+
+
+def _row(row: dict[str, Any]) -> ScenarioRow:
+    definition = row["definition"]
+    if isinstance(definition, str):
+        definition = json.loads(definition)
+    return ScenarioRow(
+        id=int(row["id"]),
+        name=str(row["name"]),
+        version=int(row["version"]),
+        organisation=row["organisation"],
+        restricted=bool(row["restricted"]),
+        description=str(row["description"] or ""),
+        definition=dict(definition),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )
+
+
+def lock_next_version(conn: Connection[Any], organisation: str | None, name: str) -> int:
+    """The next version of ``name`` for ``organisation``, holding until the transaction ends
+    the lock that serialises saves of that name (call inside ``Database.transaction()``)."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(%(key)s))",
+        {"key": f"scenario|{organisation}|{name}"},
+    )
+    row = conn.execute(
+        "SELECT max(version) FROM scenarios WHERE name = %(name)s "
+        "AND organisation IS NOT DISTINCT FROM %(org)s",
+        {"name": name, "org": organisation},
+    ).fetchone()
+    return int(row[0] or 0) + 1 if row else 1
+
+
+def insert_scenario(
+    conn: Connection[Any],
+    principal: Principal,
+    *,
+    name: str,
+    version: int,
+    description: str,
+    definition: dict[str, Any],
+    restricted: bool,
+) -> ScenarioRow:
+    """Store one version for ``principal``'s organisation; ``restricted`` needs one."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "INSERT INTO scenarios AS s (name, version, organisation, restricted, description, "
+            "definition, created_by) VALUES (%(name)s, %(version)s, %(org)s, %(restricted)s, "
+            "%(description)s, %(definition)s, %(by)s) RETURNING "
+            "s.id, s.name, s.version, s.organisation, s.restricted, s.description, "
+            "s.definition, s.created_by, s.created_at",
+            {
+                "name": name,
+                "version": version,
+                "org": principal.organisation,
+                "restricted": restricted and principal.organisation is not None,
+                "description": description,
+                "definition": Jsonb(definition),
+                "by": principal.key_id,
+            },
+        )
+        row = cur.fetchone()
+    assert row is not None  # INSERT ... RETURNING returns the row
+    return _row(row)
+
+
+def list_scenarios(
+    conn: Connection[Any],
+    principal: Principal,
+    *,
+    name: str | None = None,
+    latest_only: bool = False,
+) -> list[ScenarioRow]:
+    """Scenarios ``principal`` may see, by name then newest version first.
+
+    ``latest_only`` keeps the newest *visible* version of each (organisation, name).
+    """
+    vis, params = visible_rows(principal, alias="s")
+    where: list[sql.Composable] = [vis]
+    values: dict[str, Any] = dict(params)
+    if name is not None:
+        where.append(sql.SQL("s.name = %(name)s"))
+        values["name"] = name
+    query = sql.SQL(
+        "SELECT {cols}, rank() OVER (PARTITION BY s.organisation, s.name "
+        "ORDER BY s.version DESC) AS newest FROM scenarios AS s WHERE {where}"
+    ).format(cols=_COLUMNS, where=sql.SQL(" AND ").join(where))
+    if latest_only:
+        query = sql.SQL("SELECT * FROM ({q}) AS v WHERE v.newest = 1").format(q=query)
+    query = sql.SQL("SELECT * FROM ({q}) AS o ORDER BY o.name, o.version DESC, o.id DESC").format(
+        q=query
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, values)
+        return [_row(r) for r in cur.fetchall()]
+
+
+def get_scenario(
+    conn: Connection[Any], principal: Principal, scenario_id: int
+) -> ScenarioRow | None:
+    """Scenario ``scenario_id`` if ``principal`` may see it, else None."""
+    vis, params = visible_rows(principal, alias="s")
+    query = sql.SQL("SELECT {cols} FROM scenarios AS s WHERE s.id = %(id)s AND {vis}").format(
+        cols=_COLUMNS, vis=vis
+    )
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, {**params, "id": scenario_id})
+        row = cur.fetchone()
+    return _row(row) if row else None
+
+
+async def scenario_visible(
+    conn: AsyncConnection[Any], principal: Principal, scenario_id: int
+) -> bool:
+    """True when scenario ``scenario_id`` exists and ``principal`` may see it."""
+    vis, params = visible_rows(principal, alias="s")
+    query = sql.SQL("SELECT EXISTS (SELECT 1 FROM scenarios AS s WHERE s.id = %(id)s AND {vis})")
+    cur = await conn.execute(query.format(vis=vis), {**params, "id": scenario_id})
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+async def travel_times_exist(conn: AsyncConnection[Any], *, mode: str, area_vintage: int) -> bool:
+    """True when area → site travel times of ``mode`` are stored for ``area_vintage``.
+
+    Only whether any row exists: no site or time is returned.
+    """
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM travel_times WHERE mode = %(mode)s "
+        "AND area_vintage = %(vintage)s)",
+        {"mode": mode, "vintage": area_vintage},
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])
