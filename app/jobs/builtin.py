@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.jobs.registry import Process, ProcessError, RunContext
+from app.services.compute import refresh_computations
 
 
 class EchoInputs(BaseModel):
@@ -67,8 +68,6 @@ class TravelTimesInputs(BaseModel):
 
 def run_travel_times(ctx: RunContext, inputs: TravelTimesInputs) -> dict[str, Any]:
     """Recompute the stored area → site travel times of every mode (forced)."""
-    from app.services.compute import refresh_computations
-
     ctx.progress(5, "computing area → site travel times for every mode", force=True)
     started = time.perf_counter()
     summaries = refresh_computations(ctx.engine, force=True)

@@ -12,14 +12,20 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from psycopg import AsyncConnection
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Engine
 
-from app.auth import Principal, Role
 from app.errors import InvalidParameter
+from config.settings import Settings
+from spatial.kinds import KIND_PATTERN
+from store.access import Principal, Role
+from store.connection import Database
+
+#: A site kind in a process's inputs: the one kind rule (:data:`spatial.kinds.KIND_PATTERN`).
+SiteKind = Annotated[str, Field(pattern=KIND_PATTERN)]
 
 
 class ProcessError(Exception):
@@ -34,17 +40,25 @@ class JobDismissed(Exception):
 class RunContext:
     """What a running process gets from the worker.
 
-    ``progress(percent, message)`` records progress (throttled) and raises
-    :class:`JobDismissed` when the job was dismissed, so long loops stop at their next report.
+    ``settings`` are the worker's (read once when it started; job settings are
+    ``settings.jobs``); ``db`` is the worker's batch :class:`store.connection.Database` on
+    ``settings.database``, for the :mod:`store` functions a process calls. ``engine`` (a
+    SQLAlchemy engine on the same database) serves only the service functions that still take
+    one (``app.services``), until they move to :mod:`store`.
+
+    ``progress(percent, message)`` records progress (throttled to one write per
+    ``settings.jobs.progress_min_interval_s``) and raises :class:`JobDismissed` when the job
+    was dismissed, so long loops stop at their next report.
     """
 
     job_id: str
     attempt: int
     organisation: str | None
+    settings: Settings
+    db: Database
     engine: Engine
     report: Callable[[int, str], bool]
     should_abort: Callable[[], bool]
-    min_interval_s: float = 0.5
     _last: float = field(default=0.0, repr=False)
     _last_percent: int = field(default=-1, repr=False)
 
@@ -54,7 +68,8 @@ class RunContext:
             raise JobDismissed(self.job_id)
         pct = max(0, min(100, round(percent)))
         now = time.monotonic()
-        if not force and now - self._last < self.min_interval_s and pct != 100:
+        min_interval = self.settings.jobs.progress_min_interval_s
+        if not force and now - self._last < min_interval and pct != 100:
             return
         self._last = now
         self._last_percent = pct

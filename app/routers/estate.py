@@ -444,7 +444,7 @@ async def compare(
     f: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Response:
     """Rows (mode, metric, baseline, A, B, difference); estate rows have mode ``estate``."""
-    from app.jobs import store
+    from store import jobs as store
     from spatial.scenario import compare_scenarios
 
     results = []
