@@ -9,9 +9,10 @@ abort polling carry on during CPU-bound solves). It owns the job row while it ru
 - ``successful`` with results, or ``failed`` with the reason (a :class:`ProcessError`'s text,
   or the exception type and text for anything unexpected, also logged with its traceback).
 
-Settings come from the worker: :func:`app.jobs.worker.run_worker_async` reads them once and
-hands them to every task through procrastinate's job context
-(``context.additional_context["settings"]``); :func:`execute_job` takes them as an argument.
+Settings come from the worker: its entry point (:func:`app.jobs.worker.run_worker`) reads them
+once and :func:`app.jobs.worker.run_worker_async` hands them to every task through
+procrastinate's job context (``context.additional_context["settings"]``);
+:func:`execute_job` takes them as an argument.
 
 A worker that dies mid-run cannot do any of this; :mod:`app.jobs.worker` sweeps such jobs.
 """

@@ -29,7 +29,10 @@ from app.db import engine_for
 from app.jobs.processes import REGISTRY
 from app.jobs.registry import Process, RunContext
 from app.reports import render_pdf
-from store.connection import close_databases
+from config.settings import load_settings
+from store import results as store_results
+from store.access import ANONYMOUS, Principal
+from store.connection import close_databases, database
 from tests.api._support import auth, client, run_here, wait_for, worker
 
 PROBLEM = "application/problem+json"
@@ -167,6 +170,21 @@ def test_execute_needs_analyst_and_valid_inputs(db_url: str, keys: dict[str, str
             headers={**auth(keys["a_analyst"]), "Content-Type": "application/json"},
         )
         assert (not_json.status_code, not_json.json()["parameter"]) == (400, "body")
+
+
+def test_job_list_parameters_are_checked(db_url: str, keys: dict[str, str]) -> None:
+    """Nothing the jobs table cannot hold reaches the database (a NUL byte was a 500)."""
+    with client() as c:
+        for params, name in (
+            ({"processID": "\x00"}, "processID"),
+            ({"processID": "echo\x00"}, "processID"),
+            ({"status": "finished"}, "status"),
+        ):
+            r = c.get("/jobs", params=params, headers=auth(keys["a_analyst"]))
+            assert (r.status_code, r.json()["parameter"]) == (400, name), params
+            assert r.headers["content-type"] == PROBLEM
+        ok = c.get("/jobs", params={"processID": "hub-siting", "status": "failed"})
+        assert (ok.status_code, ok.json()["jobs"]) == (200, [])
 
 
 def test_dismiss_queued_job(db_url: str, keys: dict[str, str]) -> None:
@@ -331,6 +349,50 @@ def test_hub_siting_results_and_downloads(
             ]
             db.close()
         assert c.get(f"/jobs/{res['jobID']}/results?f=xlsx", headers=a).status_code == 406
+
+
+def test_result_reads_apply_the_visibility_rule(db_url: str, hub_data: list[int]) -> None:
+    """What hub siting reads: org B's restricted site s4 (and its times) only for org B."""
+    s1, s2, s3, s4 = hub_data
+    settings = load_settings()
+    with database(settings.database, purpose="batch").connection() as conn:
+        for principal, sites in (
+            (ANONYMOUS, [s1, s2, s3]),
+            (Principal("org-a", "analyst"), [s1, s2, s3]),
+            (Principal("org-b", "viewer"), [s1, s2, s3, s4]),
+        ):
+            found = store_results.candidate_sites(conn, principal, ["gp_practice"])
+            assert [int(i) for i in found["id"]] == sites
+            times = store_results.site_travel_times(
+                conn, principal, mode="drive", area_vintage=2021, site_ids=hub_data
+            )
+            assert sorted(set(times["to_id"])) == sites
+            assert len(times) == 4 * len(sites)
+            assert float(times.loc[times["to_id"] == s3, "seconds"].sum()) == 1200 + 900 + 240 + 100
+        demand = store_results.demand_areas(conn, area_vintage=2021)
+        assert dict(zip(demand["code"], demand["population"], strict=True)) == POPULATION
+
+
+def test_jobs_are_queued_on_the_configured_queue(db_url: str, keys: dict[str, str]) -> None:
+    settings = load_settings()
+    settings = settings.model_copy(
+        update={"jobs": settings.jobs.model_copy(update={"queue": "locus-other"})}
+    )
+    a = auth(keys["a_analyst"])
+    with client(settings=settings) as c:
+        job_id = _submit(c, keys["a_analyst"], {"message": "elsewhere"})
+        with psycopg.connect(_libpq(db_url)) as conn:
+            row = conn.execute(
+                "SELECT p.queue_name FROM jobs j JOIN procrastinate_jobs p "
+                "ON p.id = j.procrastinate_job_id WHERE j.id = %s",
+                (job_id,),
+            ).fetchone()
+        assert row == ("locus-other",)
+        # a worker configured with the same queue runs it
+        with worker(LOCUS_JOBS_QUEUE="locus-other"):
+            final = wait_for(c, job_id, a, lambda s: s["status"] == "successful")
+        assert final["attempts"] == 1
+        assert c.get(f"/jobs/{job_id}/results", headers=a).json()["message"] == "elsewhere"
 
 
 # ------------------------------------------------------------------------------- result access
