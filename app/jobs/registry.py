@@ -15,17 +15,30 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from psycopg import AsyncConnection
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from sqlalchemy import Engine
 
 from app.errors import InvalidParameter
 from config.settings import Settings
-from spatial.kinds import KIND_PATTERN
+from spatial.kinds import KIND_PATTERN, is_kind
 from store.access import Principal, Role
 from store.connection import Database
 
-#: A site kind in a process's inputs: the one kind rule (:data:`spatial.kinds.KIND_PATTERN`).
-SiteKind = Annotated[str, Field(pattern=KIND_PATTERN)]
+
+def _site_kind(value: str) -> str:
+    if not is_kind(value):
+        raise ValueError(
+            f"site kind {value!r} is not a kind name (a lower-case letter, then 1 to 62 "
+            "lower-case letters, digits or underscores, e.g. gp_practice)"
+        )
+    return value
+
+
+#: A site kind in a process's inputs: the one kind rule (:func:`spatial.kinds.is_kind`),
+#: published as :data:`spatial.kinds.KIND_PATTERN` in the input's schema.
+SiteKind = Annotated[
+    str, AfterValidator(_site_kind), Field(json_schema_extra={"pattern": KIND_PATTERN})
+]
 
 
 class ProcessError(Exception):
