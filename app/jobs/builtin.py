@@ -15,6 +15,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.jobs.registry import Process, ProcessError, RunContext
+from app.services.compute import refresh_computations
+from store.sites import site_points
 
 
 class EchoInputs(BaseModel):
@@ -67,15 +69,22 @@ class TravelTimesInputs(BaseModel):
 
 def run_travel_times(ctx: RunContext, inputs: TravelTimesInputs) -> dict[str, Any]:
     """Recompute the stored area → site travel times of every mode (forced)."""
-    from app.services.compute import refresh_computations
-
     ctx.progress(5, "computing area → site travel times for every mode", force=True)
     started = time.perf_counter()
-    summaries = refresh_computations(ctx.engine, force=True)
+    summaries = refresh_computations(ctx.settings, force=True, db=ctx.db)
     if not summaries:
         raise ProcessError("no road network is loaded: nothing to compute")
+    # The matrix covers every organisation's sites; the result names only those the caller
+    # may see (an unreachable restricted site of another organisation stays unnamed).
+    unreachable = sorted({i for s in summaries for i in s.unreachable_sites})
+    with ctx.db.connection() as conn:
+        visible = set(site_points(conn, ctx.principal, site_ids=unreachable)["id"].astype(int))
     return {
-        "modes": [dataclasses.asdict(s) for s in summaries],
+        "modes": [
+            dataclasses.asdict(s)
+            | {"unreachable_sites": [i for i in s.unreachable_sites if i in visible]}
+            for s in summaries
+        ],
         "seconds": round(time.perf_counter() - started, 3),
     }
 

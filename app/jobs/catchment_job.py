@@ -26,21 +26,25 @@ or dismissed job changes nothing. Stored bands are served as the OGC API collect
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Connection, text
 
 from app.errors import InvalidParameter
-from app.jobs.registry import Process, ProcessError, RunContext
+from app.jobs.registry import Process, ProcessError, RunContext, SiteKind
+from app.services import analysis
+from app.services.analysis import SiteCatchment
+from app.services.areas import area_table
+from app.services.sources import NoNetworkError, TravelTimeSource
+from app.services.traveltimes import travel_time_source
+from spatial.modes import Mode
+from store import results as store
 from store.access import Principal
-from store.access import visible_rows as visible_sites_clause
-
-if TYPE_CHECKING:
-    from app.services.analysis import CatchmentSource, SiteCatchment
+from store.connection import Database
+from store.results import CatchmentStage, StagedBand
 
 AREA_VINTAGE = 2021
 MAX_SITE_IDS = 500
@@ -49,13 +53,8 @@ MAX_BANDS = 8
 SITES_PER_CHUNK = 200
 DEFAULT_BANDS = (5, 10, 15, 20, 30)
 DEFAULT_KINDS = ("gp_practice",)
-ROAD_MODES = ("drive", "walk", "cycle")
 COLLECTION = "catchments"
-_KIND = r"^[a-z][a-z0-9_]{0,62}$"
-#: One lock for every writer of ``catchments`` (two jobs replacing the same site's bands).
-_WRITE_LOCK = "locus:catchments"
 
-Mode = Literal["drive", "walk", "cycle", "transit"]
 Band = Annotated[int, Field(ge=1, le=120)]
 
 
@@ -70,7 +69,7 @@ class CatchmentInputs(BaseModel):
         max_length=MAX_SITE_IDS,
         description=f"ids of the sites to compute (at most {MAX_SITE_IDS}); instead of kinds",
     )
-    kinds: list[str] | None = Field(
+    kinds: list[SiteKind] | None = Field(
         None,
         min_length=1,
         max_length=20,
@@ -78,7 +77,6 @@ class CatchmentInputs(BaseModel):
             "site kinds whose active located sites are computed, when no site_ids are given "
             f"(default {list(DEFAULT_KINDS)})"
         ),
-        json_schema_extra={"items": {"type": "string", "pattern": _KIND}},
     )
     modes: list[Mode] = Field(
         default_factory=lambda: list[Mode](["drive"]),
@@ -114,28 +112,13 @@ def _check_static(inputs: CatchmentInputs) -> None:
             "give either site_ids or kinds, not both (site_ids selects the sites)",
             parameter="kinds",
         )
-    for kind in inputs.site_kinds:
-        if not (kind.replace("_", "").isalnum() and kind == kind.lower() and kind[:1].isalpha()):
-            raise InvalidParameter(f"site kind {kind!r} is not a kind name", parameter="kinds")
 
 
-def _sites_query(
-    inputs: CatchmentInputs, principal: Principal
-) -> tuple[sql.Composed, dict[str, Any]]:
-    """The chosen sites the principal may see: ``id, source_id, name, kind, x, y``."""
-    vis, params = visible_sites_clause(principal, alias="s")
+def _selection(inputs: CatchmentInputs) -> dict[str, Any]:
+    """The site selection as keyword arguments of :mod:`store.results`: ids, else kinds."""
     if inputs.site_ids is not None:
-        chosen = sql.SQL("s.id = ANY({})").format(sql.Placeholder("ids"))
-        params = {**params, "ids": inputs.site_ids}
-    else:
-        chosen = sql.SQL("s.kind = ANY({})").format(sql.Placeholder("kinds"))
-        params = {**params, "kinds": inputs.site_kinds}
-    query = sql.SQL(
-        "SELECT s.id, s.source_id, s.name, s.kind, ST_X(s.geom) AS x, ST_Y(s.geom) AS y "
-        "FROM sites AS s WHERE {chosen} AND s.status = 'active' AND s.geom IS NOT NULL "
-        "AND {vis} ORDER BY s.id"
-    ).format(chosen=chosen, vis=vis)
-    return query, params
+        return {"site_ids": inputs.site_ids}
+    return {"kinds": inputs.site_kinds}
 
 
 def _missing_message(inputs: CatchmentInputs, found: set[int]) -> str | None:
@@ -158,16 +141,6 @@ def _missing_message(inputs: CatchmentInputs, found: set[int]) -> str | None:
     return None
 
 
-_ROAD_MODE_SQL = (
-    "SELECT EXISTS (SELECT 1 FROM network_nodes WHERE mode = %(mode)s AND load_id = "
-    "(SELECT max(id) FROM data_loads WHERE dataset = 'osm-network' AND status = 'active'))"
-)
-_FEED_SQL = (
-    "SELECT EXISTS (SELECT 1 FROM transit_feeds f JOIN data_loads d ON d.id = f.load_id "
-    "WHERE d.status = 'active')"
-)
-
-
 def _no_data_message(mode: str) -> str:
     if mode == "transit":
         return (
@@ -183,35 +156,35 @@ async def precheck(conn: AsyncConnection[Any], inputs: Any, principal: Principal
     """Check the sites and modes against the data the caller can see (400 naming the input)."""
     assert isinstance(inputs, CatchmentInputs)
     _check_static(inputs)
-    query, params = _sites_query(inputs, principal)
-    cur = await conn.execute(query, params)
-    found = {int(r[0]) for r in await cur.fetchall()}
+    found = await store.catchment_site_ids(conn, principal, **_selection(inputs))
     message = _missing_message(inputs, found)
     if message is not None:
         raise InvalidParameter(message, parameter="site_ids" if inputs.site_ids else "kinds")
     for mode in inputs.modes:
-        if mode == "transit":
-            cur = await conn.execute(_FEED_SQL)
-        else:
-            cur = await conn.execute(_ROAD_MODE_SQL, {"mode": mode})
-        row = await cur.fetchone()
-        if not (row and row[0]):
+        if not await store.mode_data_loaded(conn, mode):
             raise InvalidParameter(_no_data_message(mode), parameter="modes")
 
 
 def _stored_seconds(
-    conn: Connection, *, mode: str, load_id: int, codes: pd.Series[Any], site_ids: list[int]
+    db: Database,
+    principal: Principal,
+    *,
+    mode: Mode,
+    load_id: int,
+    codes: pd.Series[Any],
+    site_ids: list[int],
 ) -> tuple[np.ndarray[Any, Any], set[int]]:
     """Stored times computed on ``load_id``: areas × sites seconds (NaN where none), and the
     sites that have any such row."""
-    rows = pd.read_sql(
-        text(
-            "SELECT area_code, site_id, seconds FROM travel_times WHERE mode = :m "
-            "AND area_vintage = :v AND network_load_id = :l AND site_id = ANY(:s)"
-        ),
-        conn,
-        params={"m": mode, "v": AREA_VINTAGE, "l": load_id, "s": site_ids},
-    )
+    with db.connection() as conn:
+        rows = store.stored_seconds(
+            conn,
+            principal,
+            mode=mode,
+            area_vintage=AREA_VINTAGE,
+            load_id=load_id,
+            site_ids=site_ids,
+        )
     out = np.full((len(codes), len(site_ids)), np.nan)
     row_of = pd.Series(np.arange(len(codes)), index=codes.to_numpy())
     col_of = pd.Series(np.arange(len(site_ids)), index=site_ids)
@@ -222,86 +195,66 @@ def _stored_seconds(
     return out, {int(s) for s in rows["site_id"].unique()}
 
 
-def _stage(conn: Connection) -> None:
-    conn.execute(text("DROP TABLE IF EXISTS catchments_staged"))
-    conn.execute(
-        text(
-            "CREATE TEMP TABLE catchments_staged (site_id integer NOT NULL, mode text NOT NULL, "
-            "band_min integer NOT NULL, population double precision NOT NULL, "
-            "network_load_id integer NOT NULL, wkb bytea NOT NULL)"
-        )
-    )
-    conn.commit()
-
-
 def _area_seconds(
     ctx: RunContext,
-    conn: Connection,
-    source: CatchmentSource,
+    mode: Mode,
+    source: TravelTimeSource,
     areas: pd.DataFrame,
     chunk: pd.DataFrame,
     *,
     percent: float,
 ) -> tuple[np.ndarray[Any, Any], int]:
-    """Seconds from every area to each site of ``chunk`` (areas × sites) on ``source``'s load.
+    """Seconds by ``mode`` from every area to each site of ``chunk`` (areas × sites) on
+    ``source``'s load.
 
     Stored times where the site has rows computed on that load; otherwise computed now (the
     count of those sites is returned too).
     """
-    from app.services.analysis import area_seconds_on_network
-
     ids = [int(i) for i in chunk["id"]]
     seconds, stored = _stored_seconds(
-        conn, mode=source.mode, load_id=source.load_id, codes=areas["code"], site_ids=ids
+        ctx.db,
+        ctx.principal,
+        mode=mode,
+        load_id=source.load_id,
+        codes=areas["code"],
+        site_ids=ids,
     )
     missing = [j for j, sid in enumerate(ids) if sid not in stored]
     if missing:
         ctx.progress(
             percent,
-            f"{source.mode}: computing area times to {len(missing)} site(s) without stored times",
+            f"{mode}: computing area times to {len(missing)} site(s) without stored times",
             force=True,
         )
-        seconds[:, missing] = area_seconds_on_network(source, areas, chunk.iloc[missing])
+        seconds[:, missing] = analysis.area_seconds_on_network(source, areas, chunk.iloc[missing])
     return seconds, len(missing)
 
 
-def _stage_bands(conn: Connection, site_id: int, result: SiteCatchment) -> None:
-    """Stage one site's bands (committed: the temporary table outlives the transaction)."""
-    conn.execute(
-        text(
-            "INSERT INTO catchments_staged (site_id, mode, band_min, population, "
-            "network_load_id, wkb) VALUES (:s, :m, :b, :p, :l, :g)"
-        ),
-        [
-            {
-                "s": site_id,
-                "m": result.mode,
-                "b": band.band_min,
-                "p": float(band.population["population"]),
-                "l": result.load_id,
-                "g": band.multipolygon.wkb,
-            }
+def _stage_bands(stage: CatchmentStage, mode: Mode, site_id: int, result: SiteCatchment) -> int:
+    """Stage one site's bands (EPSG:27700 polygons); returns how many."""
+    return stage.add(
+        site_id=site_id,
+        mode=mode,
+        network_load_id=result.load_id,
+        bands=[
+            StagedBand(
+                band_min=int(band.band_min),
+                population=float(band.population["population"]),
+                wkb=band.multipolygon.wkb,
+            )
             for band in result.bands
         ],
     )
-    conn.commit()
 
 
 def run_catchments(ctx: RunContext, inputs: CatchmentInputs) -> dict[str, Any]:
     """Compute the bands of every chosen site by every mode; replace their stored rows."""
     started = time.perf_counter()
-    from app.services import analysis
-    from app.services.networks import NoNetworkError
-
     _check_static(inputs)
     ctx.progress(1, "selecting sites", force=True)
-    query, params = _sites_query(inputs, ctx.principal)
-    with ctx.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        rows = raw.execute(query, params).fetchall()
-        areas = analysis.area_table(conn, vintage=AREA_VINTAGE)
-    sites = pd.DataFrame(rows, columns=["id", "source_id", "name", "kind", "x", "y"])
+    with ctx.db.connection() as conn:
+        sites = store.catchment_sites(conn, ctx.principal, **_selection(inputs))
+        areas = area_table(conn, vintage=AREA_VINTAGE)
     message = _missing_message(inputs, {int(i) for i in sites["id"]})
     if message is not None:
         raise ProcessError(message)
@@ -312,65 +265,58 @@ def run_catchments(ctx: RunContext, inputs: CatchmentInputs) -> dict[str, Any]:
     per_mode: dict[str, dict[str, Any]] = {}
     skipped: list[dict[str, Any]] = []
     done = 0
-    with ctx.engine.connect() as conn:
-        _stage(conn)
-        try:
-            for mode in inputs.modes:
-                ctx.progress(
-                    2 + 95 * done / total,
-                    f"{mode}: loading the {'timetable' if mode == 'transit' else 'network'}",
-                    force=True,
+    with store.catchment_stage(ctx.db, ctx.principal) as stage:
+        for mode in inputs.modes:
+            ctx.progress(
+                2 + 95 * done / total,
+                f"{mode}: loading the {'timetable' if mode == 'transit' else 'network'}",
+                force=True,
+            )
+            try:
+                source = travel_time_source(ctx.db, ctx.settings, mode)
+            except NoNetworkError as exc:
+                detail = str(exc) if mode == "transit" else f"mode {mode!r}: {exc}"
+                raise ProcessError(detail) from None
+            written = 0
+            computed_now = 0
+            for start in range(0, len(sites), SITES_PER_CHUNK):
+                chunk = sites.iloc[start : start + SITES_PER_CHUNK]
+                seconds, n_computed = _area_seconds(
+                    ctx, mode, source, areas, chunk, percent=2 + 95 * done / total
                 )
-                try:
-                    source = analysis.catchment_source(ctx.engine, mode)
-                except NoNetworkError as exc:
-                    detail = str(exc) if mode == "transit" else f"mode {mode!r}: {exc}"
-                    raise ProcessError(detail) from None
-                written = 0
-                computed_now = 0
-                for start in range(0, len(sites), SITES_PER_CHUNK):
-                    chunk = sites.iloc[start : start + SITES_PER_CHUNK]
-                    seconds, n_computed = _area_seconds(
-                        ctx, conn, source, areas, chunk, percent=2 + 95 * done / total
+                computed_now += n_computed
+                for j, site in enumerate(site_rows[start : start + SITES_PER_CHUNK]):
+                    ctx.progress(
+                        2 + 95 * done / total,
+                        f"{mode}: site {start + j + 1} of {len(sites)} ({site.name})",
                     )
-                    computed_now += n_computed
-                    for j, site in enumerate(site_rows[start : start + SITES_PER_CHUNK]):
-                        ctx.progress(
-                            2 + 95 * done / total,
-                            f"{mode}: site {start + j + 1} of {len(sites)} ({site.name})",
+                    result = analysis.catchment_bands(
+                        source, site, areas, seconds[:, j], bands_min=bands
+                    )
+                    done += 1
+                    if not result.reachable:
+                        skipped.append(
+                            {
+                                "site_id": int(site.id),
+                                "name": site.name,
+                                "mode": mode,
+                                "reason": result.detail,
+                            }
                         )
-                        result = analysis.catchment_bands(
-                            source, site, areas, seconds[:, j], bands_min=bands
-                        )
-                        done += 1
-                        if not result.reachable:
-                            skipped.append(
-                                {
-                                    "site_id": int(site.id),
-                                    "name": site.name,
-                                    "mode": mode,
-                                    "reason": result.detail,
-                                }
-                            )
-                            continue
-                        _stage_bands(conn, int(site.id), result)
-                        written += len(result.bands)
-                per_mode[mode] = {
-                    "sites": len(sites) - sum(1 for s in skipped if s["mode"] == mode),
-                    "bands_written": written,
-                    "network_load_id": source.load_id,
-                    "population_times": {
-                        "stored": len(sites) - computed_now,
-                        "computed_now": computed_now,
-                    },
-                    "metadata": _jsonable(source.metadata),
-                }
-            ctx.progress(98, "writing the catchments", force=True)
-            removed, inserted = _replace(conn, site_ids=site_ids, modes=list(inputs.modes))
-        finally:
-            conn.rollback()
-            conn.execute(text("DROP TABLE IF EXISTS catchments_staged"))
-            conn.commit()
+                        continue
+                    written += _stage_bands(stage, mode, int(site.id), result)
+            per_mode[mode] = {
+                "sites": len(sites) - sum(1 for s in skipped if s["mode"] == mode),
+                "bands_written": written,
+                "network_load_id": source.load_id,
+                "population_times": {
+                    "stored": len(sites) - computed_now,
+                    "computed_now": computed_now,
+                },
+                "metadata": _jsonable(source.metadata),
+            }
+        ctx.progress(98, "writing the catchments", force=True)
+        removed, inserted = stage.replace(site_ids=site_ids, modes=list(inputs.modes))
     seconds_taken = round(time.perf_counter() - started, 3)
     return {
         "modes": per_mode,
@@ -402,26 +348,6 @@ def run_catchments(ctx: RunContext, inputs: CatchmentInputs) -> dict[str, Any]:
         },
         "parameters": {**inputs.model_dump(), "area_vintage": AREA_VINTAGE},
     }
-
-
-def _replace(conn: Connection, *, site_ids: list[int], modes: list[str]) -> tuple[int, int]:
-    """One transaction: remove the sites' rows of these modes, insert the staged bands."""
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": _WRITE_LOCK})
-    removed = conn.execute(
-        text("DELETE FROM catchments WHERE site_id = ANY(:s) AND mode = ANY(:m)"),
-        {"s": site_ids, "m": modes},
-    ).rowcount
-    # Joined to sites: a site deleted while the job ran is dropped, not a foreign-key error.
-    inserted = conn.execute(
-        text(
-            "INSERT INTO catchments (site_id, mode, band_min, population, network_load_id, geom) "
-            "SELECT c.site_id, c.mode, c.band_min, c.population, c.network_load_id, "
-            "ST_Multi(ST_GeomFromWKB(c.wkb, 27700)) FROM catchments_staged AS c "
-            "JOIN sites AS s ON s.id = c.site_id ORDER BY c.site_id, c.mode, c.band_min"
-        )
-    ).rowcount
-    conn.commit()
-    return int(removed), int(inserted)
 
 
 def _jsonable(value: Any) -> Any:

@@ -27,15 +27,22 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
-from psycopg import AsyncConnection, sql
+import shapely
+from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from app.errors import InvalidParameter
-from app.jobs.registry import Process, ProcessError, RunContext
+from app.jobs.registry import Process, ProcessError, RunContext, SiteKind
+from app.services.traveltimes import stored_metadata
+from spatial import allocation
+from spatial.crs import WGS84
+from spatial.modes import Mode
+from store import results as store
 from store.access import Principal
-from store.access import visible_rows as visible_sites_clause
 
 AREA_VINTAGE = 2021
 COVERAGE_BANDS_MIN = (10, 20, 30)
@@ -54,7 +61,7 @@ class HubSitingInputs(BaseModel):
     p: int | None = Field(
         None, ge=1, le=200, description="number of sites to open (kept sites count); not lscp"
     )
-    mode: Literal["drive", "walk", "cycle", "transit"] = Field(
+    mode: Mode = Field(
         "drive", description="travel mode (transit: stored GTFS times, window median)"
     )
     objective: Literal["p-median", "mclp", "p-center", "lscp"] = Field(
@@ -63,12 +70,11 @@ class HubSitingInputs(BaseModel):
     minutes: float = Field(
         20.0, gt=0, le=180, description="coverage threshold in minutes (mclp, lscp)"
     )
-    candidates: list[str] = Field(
+    candidates: list[SiteKind] = Field(
         default_factory=lambda: ["gp_practice"],
         min_length=1,
         max_length=20,
         description="site kinds that may host a hub, e.g. gp_practice, council_building",
-        json_schema_extra={"items": {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,62}$"}},
     )
     keep: list[int] = Field(
         default_factory=list, max_length=MAX_IDS, description="site ids that must stay open"
@@ -80,21 +86,18 @@ class HubSitingInputs(BaseModel):
         "population",
         description="demand weight: population | pop_65_plus | need (IMD-weighted population)",
     )
-    baseline: list[str] | None = Field(
+    baseline: list[SiteKind] | None = Field(
         None,
         max_length=20,
         description=(
             "site kinds that make up today's service, for the 'before' coverage (default: "
             "the gp_practice candidates when there are any, else every candidate)"
         ),
-        json_schema_extra={"items": {"type": "string", "pattern": r"^[a-z][a-z0-9_]{0,62}$"}},
     )
 
 
 def _check_static(inputs: HubSitingInputs) -> None:
-    for kind in inputs.candidates:
-        if not (kind.replace("_", "").isalnum() and kind == kind.lower() and kind[0].isalpha()):
-            raise InvalidParameter(f"site kind {kind!r} is not a kind name", parameter="candidates")
+    # Each kind is checked by SiteKind (spatial.kinds.KIND_PATTERN); these rules span inputs.
     both = sorted(set(inputs.keep) & set(inputs.exclude))
     if both:
         raise InvalidParameter(f"sites {both[:10]} are both kept and excluded", parameter="keep")
@@ -112,15 +115,9 @@ async def precheck(conn: AsyncConnection[Any], inputs: Any, principal: Principal
     """Check the inputs against the data the caller can see (400 naming the input)."""
     assert isinstance(inputs, HubSitingInputs)
     _check_static(inputs)
-    vis, params = visible_sites_clause(principal, alias="s")
-    query = sql.SQL(
-        "SELECT s.id, s.kind FROM sites AS s WHERE s.kind = ANY({kinds}) "
-        "AND s.status = 'active' AND s.geom IS NOT NULL AND {vis}"
-    ).format(kinds=sql.Placeholder("kinds"), vis=vis)
-    cur = await conn.execute(query, {**params, "kinds": inputs.candidates})
-    rows = await cur.fetchall()
-    ids = {int(r[0]) for r in rows}
-    missing_kinds = sorted(set(inputs.candidates) - {str(r[1]) for r in rows})
+    kinds = await store.candidate_site_kinds(conn, principal, inputs.candidates)
+    ids = set(kinds)
+    missing_kinds = sorted(set(inputs.candidates) - set(kinds.values()))
     if missing_kinds:
         raise InvalidParameter(
             f"no active located sites of kind(s) {missing_kinds}", parameter="candidates"
@@ -137,12 +134,7 @@ async def precheck(conn: AsyncConnection[Any], inputs: Any, principal: Principal
         raise InvalidParameter(
             f"p={inputs.p} exceeds the {available} candidate sites available", parameter="p"
         )
-    cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM travel_times WHERE mode = %s AND area_vintage = %s)",
-        (inputs.mode, AREA_VINTAGE),
-    )
-    found = await cur.fetchone()
-    if not (found and found[0]):
+    if not await store.has_travel_times(conn, mode=inputs.mode, area_vintage=AREA_VINTAGE):
         raise InvalidParameter(
             f"no stored {inputs.mode} travel times: run the travel-times process first",
             parameter="mode",
@@ -164,8 +156,6 @@ def _demand_weights(areas: pd.DataFrame, how: str) -> pd.Series[float]:
 
 
 def _model_class(objective: str) -> Any:
-    import spatial.allocation as allocation
-
     cls = getattr(allocation, MODELS[objective], None)
     if cls is None:
         raise ProcessError(f"objective {objective!r} is not available in this installation")
@@ -184,34 +174,20 @@ def _finite(x: float) -> float | None:
 
 def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
     """Load times, weights and candidates; solve; report choice, assignment and coverage."""
-    from store.traveltimes import stored_times
-
     ctx.progress(1, "loading candidate sites, population and travel times", force=True)
-    vis, params = visible_sites_clause(ctx.principal, alias="s")
-    with ctx.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        query = sql.SQL(
-            "SELECT s.id, s.name, s.kind, ST_X(ST_Transform(s.geom, 4326)) AS lon, "
-            "ST_Y(ST_Transform(s.geom, 4326)) AS lat FROM sites AS s "
-            "WHERE s.kind = ANY({kinds}) AND s.status = 'active' AND s.geom IS NOT NULL "
-            "AND {vis} ORDER BY s.id"
-        ).format(kinds=sql.Placeholder("kinds"), vis=vis)
-        rows = raw.execute(query, {**params, "kinds": inputs.candidates}).fetchall()
-        sites = pd.DataFrame(rows, columns=["id", "name", "kind", "lon", "lat"])
-        areas = pd.DataFrame(
-            raw.execute(
-                "SELECT code, population, pop_65_plus, imd_decile FROM areas_features "
-                "WHERE vintage = %s AND level = 'lsoa' ORDER BY code",
-                (AREA_VINTAGE,),
-            ).fetchall(),
-            columns=["code", "population", "pop_65_plus", "imd_decile"],
+    with ctx.db.connection() as conn:
+        sites = store.candidate_sites(conn, ctx.principal, inputs.candidates)
+        areas = store.demand_areas(conn, area_vintage=AREA_VINTAGE)
+        times = store.site_travel_times(
+            conn,
+            ctx.principal,
+            mode=inputs.mode,
+            area_vintage=AREA_VINTAGE,
+            site_ids=[int(i) for i in sites["id"]],
         )
-        times = stored_times(raw, ctx.principal, mode=inputs.mode, area_vintage=AREA_VINTAGE)
     if sites.empty:
         raise ProcessError(f"no candidate sites of kinds {inputs.candidates}")
     candidate_ids = [int(i) for i in sites["id"]]
-    times = times[times["to_id"].isin(candidate_ids)]
     if times.empty:
         raise ProcessError(f"no stored {inputs.mode} travel times to the candidate sites")
     weights = _demand_weights(areas, inputs.weights)
@@ -243,7 +219,7 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
         existing=existing,
         **_model_options(inputs.objective, inputs.minutes),
     )
-    limit = ctx_time_limit()
+    limit = ctx.settings.jobs.solver_time_limit_s
 
     def on_progress(report: Any) -> None:
         share = min(1.0, float(report.elapsed_s) / limit) if limit else 0.0
@@ -256,20 +232,8 @@ def run_hub_siting(ctx: RunContext, inputs: HubSitingInputs) -> dict[str, Any]:
     ctx.progress(96, "writing results", force=True)
     results = _results(model, inputs, sites, weights, unreachable, existing)
     if inputs.mode == "transit":  # state the window, percentile and walk model used
-        from app.services.traveltimes import stored_metadata
-        from config.settings import DatabaseSettings
-        from store.connection import database
-
-        db = database(DatabaseSettings(url=ctx.engine.url.render_as_string(False)))
-        results["metadata"] = stored_metadata(db, "transit")
+        results["metadata"] = stored_metadata(ctx.db, "transit")
     return results
-
-
-def ctx_time_limit() -> float:
-    """The solver time limit from the job settings (seconds)."""
-    from config.settings import get_settings
-
-    return get_settings().jobs.solver_time_limit_s
 
 
 def _results(
@@ -366,27 +330,17 @@ async def export_gpkg(
     conn: AsyncConnection[Any], results: dict[str, Any]
 ) -> tuple[bytes, str, str]:
     """A GeoPackage with layers ``chosen_sites`` (points) and ``assignment`` (area polygons)."""
-    from starlette.concurrency import run_in_threadpool
-
     codes = [r["area_code"] for r in results.get("assignment", [])]
-    cur = await conn.execute(
-        "SELECT code, ST_AsBinary(ST_Transform(geom, 4326)) FROM areas "
-        "WHERE vintage = %s AND code = ANY(%s)",
-        (AREA_VINTAGE, codes),
-    )
-    shapes = {str(code): bytes(wkb) for code, wkb in await cur.fetchall()}
+    shapes = await store.area_shapes(conn, codes, area_vintage=AREA_VINTAGE, srid=WGS84)
     return await run_in_threadpool(_write_gpkg, results, shapes)
 
 
 def _write_gpkg(results: dict[str, Any], shapes: dict[str, bytes]) -> tuple[bytes, str, str]:
-    import geopandas as gpd
-    import shapely
-
     chosen = pd.DataFrame(results.get("chosen", []))
     points = gpd.GeoDataFrame(
         chosen.drop(columns=["lon", "lat"], errors="ignore"),
         geometry=gpd.points_from_xy(chosen.get("lon", []), chosen.get("lat", [])),
-        crs="EPSG:4326",
+        crs=WGS84,
     )
     assignment = pd.DataFrame(
         [r for r in results.get("assignment", []) if r["area_code"] in shapes]
@@ -398,7 +352,7 @@ def _write_gpkg(results: dict[str, Any], shapes: dict[str, bytes]) -> tuple[byte
         if len(assignment)
         else []
     )
-    polygons = gpd.GeoDataFrame(assignment, geometry=list(geoms), crs="EPSG:4326")
+    polygons = gpd.GeoDataFrame(assignment, geometry=list(geoms), crs=WGS84)
     with tempfile.TemporaryDirectory(prefix="locus-gpkg-") as tmp:
         path = Path(tmp) / "hub-siting.gpkg"
         points.to_file(path, layer="chosen_sites", driver="GPKG", engine="pyogrio")

@@ -12,15 +12,32 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from psycopg import AsyncConnection
-from pydantic import BaseModel, ValidationError
-from sqlalchemy import Engine
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
 from app.errors import InvalidParameter
 from config.settings import Settings
+from spatial.kinds import KIND_PATTERN, is_kind
 from store.access import Principal, Role
+from store.connection import Database
+
+
+def _site_kind(value: str) -> str:
+    if not is_kind(value):
+        raise ValueError(
+            f"site kind {value!r} is not a kind name (a lower-case letter, then 1 to 62 "
+            "lower-case letters, digits or underscores, e.g. gp_practice)"
+        )
+    return value
+
+
+#: A site kind in a process's inputs: the one kind rule (:func:`spatial.kinds.is_kind`),
+#: published as :data:`spatial.kinds.KIND_PATTERN` in the input's schema.
+SiteKind = Annotated[
+    str, AfterValidator(_site_kind), Field(json_schema_extra={"pattern": KIND_PATTERN})
+]
 
 
 class ProcessError(Exception):
@@ -35,18 +52,22 @@ class JobDismissed(Exception):
 class RunContext:
     """What a running process gets from the worker.
 
-    ``progress(percent, message)`` records progress (throttled) and raises
-    :class:`JobDismissed` when the job was dismissed, so long loops stop at their next report.
+    ``settings`` are the worker's (read once when it started; job settings are
+    ``settings.jobs``); ``db`` is the worker's batch :class:`store.connection.Database` on
+    ``settings.database``, for the :mod:`store` and service functions a process calls.
+
+    ``progress(percent, message)`` records progress (throttled to one write per
+    ``settings.jobs.progress_min_interval_s``) and raises :class:`JobDismissed` when the job
+    was dismissed, so long loops stop at their next report.
     """
 
     job_id: str
     attempt: int
     organisation: str | None
-    engine: Engine
+    settings: Settings
+    db: Database
     report: Callable[[int, str], bool]
     should_abort: Callable[[], bool]
-    min_interval_s: float = 0.5
-    settings: Settings | None = None
     _last: float = field(default=0.0, repr=False)
     _last_percent: int = field(default=-1, repr=False)
 
@@ -56,7 +77,8 @@ class RunContext:
             raise JobDismissed(self.job_id)
         pct = max(0, min(100, round(percent)))
         now = time.monotonic()
-        if not force and now - self._last < self.min_interval_s and pct != 100:
+        min_interval = self.settings.jobs.progress_min_interval_s
+        if not force and now - self._last < min_interval and pct != 100:
             return
         self._last = now
         self._last_percent = pct

@@ -26,9 +26,13 @@ import procrastinate
 import psycopg
 from procrastinate.jobs import Status
 
-from app.jobs import store
 from app.jobs.queue import connected_app
-from config.settings import JobSettings, get_settings
+from app.jobs.tasks import SETTINGS_KEY
+from config.settings import Settings, get_settings
+from store import jobs as job_rows
+from store.connection import connection_kwargs
+
+__all__ = ["SweepAction", "run_worker", "run_worker_async", "sweep_stalled_jobs"]
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +46,21 @@ class SweepAction:
     action: str  # "retried" | "failed" | "aborted" | "orphan-failed"
 
 
-async def sweep_stalled_jobs(
-    app: procrastinate.App, settings: JobSettings | None = None
-) -> list[SweepAction]:
+async def sweep_stalled_jobs(app: procrastinate.App, settings: Settings) -> list[SweepAction]:
     """Retry or fail the jobs of dead workers; fail job rows whose queue entry vanished."""
-    js = settings or get_settings().jobs
+    js = settings.jobs
     stalled = await app.job_manager.get_stalled_jobs(
         queue=js.queue, seconds_since_heartbeat=js.stalled_worker_timeout_s
     )
     actions: list[SweepAction] = []
-    conninfo = get_settings().database.libpq_url
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as aconn:
+    async with await psycopg.AsyncConnection.connect(
+        settings.database.libpq_url, **connection_kwargs(settings.database, purpose="batch")
+    ) as aconn:
         for job in stalled:
             assert job.id is not None
             job_id = str(job.task_kwargs.get("job_id", ""))
             attempt = job.attempts + 1  # the attempt that was running when the worker died
-            cur = await aconn.execute("SELECT status FROM jobs WHERE id::text = %s", (job_id,))
-            row = await cur.fetchone()
-            status = row[0] if row else None
+            status = await job_rows.job_status_async(aconn, job_id)
             if status == "dismissed":
                 await app.job_manager.finish_job_by_id_async(job.id, Status.ABORTED, False)
                 actions.append(SweepAction(job_id, job.id, "aborted"))
@@ -72,11 +73,7 @@ async def sweep_stalled_jobs(
                 await app.job_manager.retry_job_by_id_async(
                     job.id, retry_at=dt.datetime.now(dt.UTC)
                 )
-                await aconn.execute(
-                    "UPDATE jobs SET status = 'accepted', progress = 0, message = %s, "
-                    "updated_at = now() WHERE id::text = %s AND status IN ('accepted', 'running')",
-                    (message, job_id),
-                )
+                await job_rows.requeue_job_async(aconn, job_id, message)
                 actions.append(SweepAction(job_id, job.id, "retried"))
             else:
                 message = (
@@ -85,38 +82,41 @@ async def sweep_stalled_jobs(
                     f"attempt{'s' if attempt > 1 else ''}"
                 )
                 await app.job_manager.finish_job_by_id_async(job.id, Status.FAILED, False)
-                await aconn.execute(
-                    "UPDATE jobs SET status = 'failed', message = %s, finished_at = now(), "
-                    "updated_at = now() WHERE id::text = %s AND status IN ('accepted', 'running')",
-                    (message, job_id),
-                )
+                await job_rows.fail_job_async(aconn, job_id, message)
                 actions.append(SweepAction(job_id, job.id, "failed"))
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        for job_id in store.fail_orphans(conn):
+        for job_id in await job_rows.fail_orphans(aconn):
             actions.append(SweepAction(job_id, 0, "orphan-failed"))
     for a in actions:
         log.warning("sweep: job %s (queue id %s) %s", a.job_id, a.queue_job_id, a.action)
     return actions
 
 
-async def _sweep_forever(app: procrastinate.App, js: JobSettings) -> None:
+async def _sweep_forever(app: procrastinate.App, settings: Settings) -> None:
     while True:
-        await asyncio.sleep(js.sweep_interval_s)
+        await asyncio.sleep(settings.jobs.sweep_interval_s)
         try:
-            await sweep_stalled_jobs(app, js)
+            await sweep_stalled_jobs(app, settings)
         except Exception:  # a failed sweep must not stop the worker; the next one retries
             log.exception("sweep of stalled jobs failed")
 
 
 async def run_worker_async(
-    *, wait: bool = True, install_signal_handlers: bool = True, name: str = "locus-worker"
+    settings: Settings,
+    *,
+    wait: bool = True,
+    install_signal_handlers: bool = True,
+    name: str = "locus-worker",
 ) -> None:
-    """Run the worker (see :func:`run_worker`) in the running event loop."""
-    js = get_settings().jobs
-    app = connected_app()
+    """Run the worker (see :func:`run_worker`) in the running event loop.
+
+    Every task gets ``settings`` (procrastinate's ``additional_context``, read by
+    :func:`app.jobs.tasks.run_process`).
+    """
+    js = settings.jobs
+    app = connected_app(settings)
     async with app.open_async():
-        await sweep_stalled_jobs(app, js)
-        sweeper = asyncio.create_task(_sweep_forever(app, js), name="locus-sweep")
+        await sweep_stalled_jobs(app, settings)
+        sweeper = asyncio.create_task(_sweep_forever(app, settings), name="locus-sweep")
         try:
             await app.run_worker_async(
                 queues=[js.queue],
@@ -127,6 +127,7 @@ async def run_worker_async(
                 update_heartbeat_interval=js.heartbeat_interval_s,
                 stalled_worker_timeout=js.stalled_worker_timeout_s,
                 abort_job_polling_interval=js.abort_poll_interval_s,
+                additional_context={SETTINGS_KEY: settings},
             )
         finally:
             sweeper.cancel()
@@ -134,10 +135,12 @@ async def run_worker_async(
                 await sweeper
 
 
-def run_worker(*, wait: bool = True) -> None:
+def run_worker(settings: Settings | None = None, *, wait: bool = True) -> None:
     """Run jobs until SIGINT/SIGTERM (``wait=False``: until the queue is empty).
 
-    On SIGTERM the running job finishes first (procrastinate's graceful shutdown).
+    The worker process's entry point (``locus worker``): ``settings`` default to
+    :func:`config.settings.get_settings`, read here once and passed to every job. On SIGTERM
+    the running job finishes first (procrastinate's graceful shutdown).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_worker_async(wait=wait))
+    asyncio.run(run_worker_async(settings or get_settings(), wait=wait))

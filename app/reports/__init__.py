@@ -28,6 +28,7 @@ from app.reports import _charts
 from app.reports._charts import ATTRIBUTION
 from app.reports.export import to_csv, to_geopackage
 from spatial.colocation import ClusterResult
+from spatial.crs import BNG
 from spatial.scenario import ScenarioResult
 
 __all__ = [
@@ -220,7 +221,7 @@ def render_pdf(
 def _site_points(result: ScenarioResult, sites: gpd.GeoDataFrame | None) -> pd.DataFrame:
     pts = result.sites[["site_id", "name", "status", "x", "y"]].copy()
     if sites is not None and not sites.empty:
-        geo = sites.to_crs(27700) if sites.crs is not None else sites
+        geo = sites.to_crs(BNG) if sites.crs is not None else sites
         xy = pd.DataFrame(
             {"site_id": geo["site_id"].astype(str), "gx": geo.geometry.x, "gy": geo.geometry.y}
         )
@@ -236,7 +237,7 @@ def scenario_layers(
 ) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
     """Layers for export: area access before/after per mode (polygons, EPSG:27700), sites
     (points), the summary, estate and losers tables."""
-    geo = areas.to_crs(27700)[["area_code", "geometry"]]
+    geo = areas.to_crs(BNG)[["area_code", "geometry"]]
     out: dict[str, gpd.GeoDataFrame | pd.DataFrame] = {}
     for m, res in result.modes.items():
         if mode is not None and m != mode:
@@ -244,13 +245,13 @@ def scenario_layers(
         a = res.areas.copy()
         for c in ("baseline_s", "scenario_s", "change_s"):
             a[c] = a[c].replace([np.inf, -np.inf], np.nan)
-        out[f"areas_{m}"] = gpd.GeoDataFrame(geo.merge(a, on="area_code"), crs=27700)
+        out[f"areas_{m}"] = gpd.GeoDataFrame(geo.merge(a, on="area_code"), crs=BNG)
         out[f"loses_{m}"] = res.loses
     pts = result.sites.dropna(subset=["x", "y"])
     out["sites"] = gpd.GeoDataFrame(
         pts.drop(columns=[c for c in ("geometry", "attributes") if c in pts.columns]),
         geometry=gpd.points_from_xy(pts["x"], pts["y"]),
-        crs=27700,
+        crs=BNG,
     )
     out["summary"] = result.summary_table()
     out["estate"] = result.estate_table()
@@ -286,7 +287,7 @@ def scenario_report(
     (str, bytes)
         The HTML document and the PDF.
     """
-    geo = areas.to_crs(27700)[["area_code", "geometry"]]
+    geo = areas.to_crs(BNG)[["area_code", "geometry"]]
     pts = _site_points(result, sites)
     sc = result.scenario
     title = f"Scenario report: {sc.name} (version {sc.version})"
@@ -328,7 +329,7 @@ def scenario_report(
     for m, res in result.modes.items():
         if mode is not None and m != mode:
             continue
-        merged = gpd.GeoDataFrame(geo.merge(res.areas, on="area_code"), crs=27700)
+        merged = gpd.GeoDataFrame(geo.merge(res.areas, on="area_code"), crs=BNG)
         maps = _charts.png(
             _charts.access_maps(
                 merged, pts, threshold_min=result.threshold_min, title=f"{sc.name}: {m}"
@@ -402,11 +403,11 @@ def scenario_report(
 
 
 def _members_geo(result: ClusterResult, sites: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    geo = sites.to_crs(27700)[["site_id", "geometry"]].assign(
+    geo = sites.to_crs(BNG)[["site_id", "geometry"]].assign(
         site_id=lambda t: t["site_id"].astype(str)
     )
     m = result.members.merge(geo, on="site_id", how="left")
-    return gpd.GeoDataFrame(m, geometry="geometry", crs=27700)
+    return gpd.GeoDataFrame(m, geometry="geometry", crs=BNG)
 
 
 def cluster_layers(
@@ -414,7 +415,7 @@ def cluster_layers(
 ) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
     """Layers for export: cluster hosts (points with all figures), members (points)."""
     c = result.clusters
-    hosts = gpd.GeoDataFrame(c, geometry=gpd.points_from_xy(c["x"], c["y"]), crs=27700)
+    hosts = gpd.GeoDataFrame(c, geometry=gpd.points_from_xy(c["x"], c["y"]), crs=BNG)
     return {"clusters": hosts, "cluster_members": _members_geo(result, sites)}
 
 
@@ -444,7 +445,7 @@ def cluster_report(
     top = result.clusters.head(top_n)
     members = _members_geo(result, sites)
     members = members[members["cluster_id"].isin(set(top["cluster_id"]))]
-    background = areas.to_crs(27700) if areas is not None else None
+    background = areas.to_crs(BNG) if areas is not None else None
     thr_m = result.threshold if result.threshold_unit == "m" else None
     map_png = _charts.png(
         _charts.cluster_map(

@@ -38,7 +38,6 @@ from pydantic_core import ErrorDetails
 from app.auth import current_principal, require_role
 from app.dependencies import ConnectionDep, SettingsDep
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable, Unauthenticated, problem
-from app.jobs import store as job_store
 from app.services import register, scenarios
 from app.services.colocation import (
     ColocationParams,
@@ -53,6 +52,7 @@ from etl.loading import LoadError
 from spatial.colocation import SCORE_COMPONENTS, ScoreWeights
 from spatial.kinds import check_kind
 from spatial.scenario import compare_scenarios
+from store import jobs as job_store
 from store.access import Principal
 from store.connection import Database, database
 

@@ -13,25 +13,24 @@ a restricted job of another organisation is a 404, exactly like a job that does 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from psycopg import AsyncConnection
 
-from app.auth import current_principal
+from app.dependencies import ConnectionDep, PrincipalDep, SettingsDep
 from app.errors import Forbidden, InvalidParameter, NotAcceptable, NotFound, Unauthenticated
-from app.jobs import store
 from app.jobs.processes import REGISTRY
 from app.jobs.queue import queue_app
 from app.jobs.registry import Process
 from app.jobs.tasks import run_process
-from store.access import Principal
+from store import jobs as job_rows
 
 router = APIRouter(tags=["processes"])
 
 MAX_JOBS_PAGE = 100
+#: What a process id may look like (``hub-siting``): anything else cannot match a job.
+_PROCESS_ID = r"^[a-z][a-z0-9-]{0,99}$"
 _OGC_REL = "http://www.opengis.net/def/rel/ogc/1.0/"
 
 
@@ -52,15 +51,6 @@ class ResultNotReady(NotFound):
 
     title = "Result not ready"
     slug = "result-not-ready"
-
-
-async def _connection(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
-    async with request.app.state.pool.connection() as conn:
-        yield conn
-
-
-ConnDep = Annotated[AsyncConnection[Any], Depends(_connection)]
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
 def _base(request: Request) -> str:
@@ -102,7 +92,7 @@ def _summary(process: Process, base: str) -> dict[str, Any]:
     }
 
 
-def _status(job: store.JobRecord, base: str) -> dict[str, Any]:
+def _status(job: job_rows.JobRecord, base: str) -> dict[str, Any]:
     href = f"{base}/jobs/{job.id}"
     links = [
         {"href": href, "rel": "self", "type": "application/json", "title": "job status"},
@@ -182,7 +172,11 @@ async def describe_process(processId: str, request: Request) -> dict[str, Any]:
     responses={201: {"description": "job accepted; Location: /jobs/{jobID}"}},
 )
 async def execute(
-    processId: str, request: Request, principal: PrincipalDep, conn: ConnDep
+    processId: str,
+    request: Request,
+    principal: PrincipalDep,
+    conn: ConnectionDep,
+    settings: SettingsDep,
 ) -> JSONResponse:
     """Validate the inputs, queue a job and answer 201 with its status and ``Location``.
 
@@ -214,7 +208,7 @@ async def execute(
 
     job_id = uuid.uuid4()
     async with conn.transaction():
-        await store.insert_job(
+        await job_rows.insert_job(
             conn,
             job_id=job_id,
             process_id=process.id,
@@ -222,9 +216,11 @@ async def execute(
             principal=principal,
             restricted=restricted,
         )
-        queue_id = await run_process.configure(connection=conn).defer_async(job_id=str(job_id))
-        await store.link_queue_job(conn, job_id, queue_id)
-    job = await store.get_job(conn, job_id, principal)
+        queue_id = await run_process.configure(
+            connection=conn, queue=settings.jobs.queue
+        ).defer_async(job_id=str(job_id))
+        await job_rows.link_queue_job(conn, job_id, queue_id)
+    job = await job_rows.get_job(conn, job_id, principal)
     assert job is not None
     base = _base(request)
     headers = {"Location": f"{base}/jobs/{job_id}"}
@@ -237,16 +233,17 @@ async def execute(
 async def list_jobs(
     request: Request,
     principal: PrincipalDep,
-    conn: ConnDep,
+    conn: ConnectionDep,
     limit: Annotated[int, Query(ge=1, le=MAX_JOBS_PAGE)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    status: Annotated[
-        str | None, Query(pattern="^(accepted|running|successful|failed|dismissed)$")
+    status: Annotated[job_rows.JobStatus | None, Query()] = None,
+    processID: Annotated[
+        str | None,
+        Query(max_length=100, pattern=_PROCESS_ID, description="only jobs of this process"),
     ] = None,
-    processID: Annotated[str | None, Query(max_length=100)] = None,
 ) -> dict[str, Any]:
     """The caller's organisation's jobs, newest first (anonymous: public jobs)."""
-    jobs = await store.list_jobs(
+    jobs = await job_rows.list_jobs(
         conn, principal, limit=limit, offset=offset, status=status, process_id=processID
     )
     base = _base(request)
@@ -264,10 +261,10 @@ async def list_jobs(
 
 @router.get("/jobs/{jobId}", summary="Status of a job")
 async def job_status(
-    jobId: str, request: Request, principal: PrincipalDep, conn: ConnDep
+    jobId: str, request: Request, principal: PrincipalDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     """Status, progress and message of a job, with links to its results when done."""
-    job = await store.get_job(conn, _job_uuid(jobId), principal)
+    job = await job_rows.get_job(conn, _job_uuid(jobId), principal)
     if job is None:
         raise NoSuchJob(f"no job {jobId!r}", parameter="jobId")
     return _status(job, _base(request))
@@ -277,11 +274,11 @@ async def job_status(
 async def job_results(
     jobId: str,
     principal: PrincipalDep,
-    conn: ConnDep,
+    conn: ConnectionDep,
     f: Annotated[str, Query(description="json, or a download format of the process")] = "json",
 ) -> Response:
     """The results as JSON, or a download (``f=csv``, ``f=gpkg`` for hub-siting)."""
-    job = await store.get_job(conn, _job_uuid(jobId), principal)
+    job = await job_rows.get_job(conn, _job_uuid(jobId), principal)
     if job is None:
         raise NoSuchJob(f"no job {jobId!r}", parameter="jobId")
     process = REGISTRY.get(job.process_id)
@@ -305,14 +302,14 @@ async def job_results(
 
 @router.delete("/jobs/{jobId}", summary="Dismiss a job")
 async def dismiss(
-    jobId: str, request: Request, principal: PrincipalDep, conn: ConnDep
+    jobId: str, request: Request, principal: PrincipalDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     """Cancel a queued job or abort a running one; its status becomes ``dismissed``."""
     job_uuid = _job_uuid(jobId)
     if not principal.authenticated:
         raise Unauthenticated("dismissing a job needs an API key with role analyst")
     async with conn.transaction():
-        job = await store.get_job(conn, job_uuid, principal, for_update=True)
+        job = await job_rows.get_job(conn, job_uuid, principal, for_update=True)
         if job is None:
             raise NoSuchJob(f"no job {jobId!r}", parameter="jobId")
         if job.organisation != principal.organisation or not principal.has_role("analyst"):
@@ -322,7 +319,7 @@ async def dismiss(
                 await queue_app.job_manager.cancel_job_by_id_async(
                     job.procrastinate_job_id, abort=True, connection=conn
                 )
-            await store.dismiss_job(conn, job_uuid, f"dismissed (was {job.status})")
-    job = await store.get_job(conn, job_uuid, principal)
+            await job_rows.dismiss_job(conn, job_uuid, f"dismissed (was {job.status})")
+    job = await job_rows.get_job(conn, job_uuid, principal)
     assert job is not None
     return _status(job, _base(request))

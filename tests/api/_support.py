@@ -13,29 +13,26 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
-from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
 from app.errors import install_handlers
 from app.jobs.tasks import execute_job
 from app.routers.processes import router as processes_router
-from config.settings import REPO_ROOT, get_settings
+from config.settings import REPO_ROOT, Settings, load_settings
+from store.connection import async_pool
 from store.keys import create_api_key
 from tests.conftest import database_for
 
 
-def make_app(*extra: APIRouter) -> FastAPI:
-    """The processes router on an app with the same pool set-up as ``app.main``."""
+def make_app(*extra: APIRouter, settings: Settings | None = None) -> FastAPI:
+    """The processes router on an app with the same pool set-up as ``app.main``.
+
+    ``settings`` default to the environment's (``LOCUS_DATABASE_URL`` of the test database).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-            get_settings().database.libpq_url,
-            min_size=1,
-            max_size=4,
-            open=False,
-            kwargs={"autocommit": True},
-        )
+        pool = async_pool(app.state.settings.database, purpose="interactive")
         await pool.open(wait=True)
         app.state.pool = pool
         try:
@@ -44,7 +41,7 @@ def make_app(*extra: APIRouter) -> FastAPI:
             await pool.close()
 
     app = FastAPI(lifespan=lifespan)
-    app.state.settings = get_settings()
+    app.state.settings = settings or load_settings()
     install_handlers(app)
     app.include_router(processes_router)
     for router in extra:
@@ -53,14 +50,21 @@ def make_app(*extra: APIRouter) -> FastAPI:
 
 
 @contextmanager
-def client(*extra: APIRouter) -> Iterator[TestClient]:
+def client(*extra: APIRouter, settings: Settings | None = None) -> Iterator[TestClient]:
     """A TestClient with the lifespan (pool) running."""
-    with TestClient(make_app(*extra)) as c:
+    with TestClient(make_app(*extra, settings=settings)) as c:
         yield c
 
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def run_here(c: TestClient, job_id: str) -> str:
+    """Run a submitted job in this process, as a worker would, with the app's settings;
+    its final status."""
+    settings: Settings = c.app.state.settings
+    return execute_job(job_id, attempt=1, settings=settings)
 
 
 def run_job_here(
@@ -78,7 +82,7 @@ def run_job_here(
     )
     assert r.status_code == 201, r.text
     job_id: str = r.json()["jobID"]
-    assert execute_job(job_id, attempt=1) == "successful"
+    assert run_here(c, job_id) == "successful"
     return job_id
 
 

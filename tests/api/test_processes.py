@@ -13,16 +13,27 @@ import signal
 import sqlite3
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import pandas as pd
 import psycopg
 import pytest
+from psycopg import AsyncConnection
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import create_engine
 
 from app.auth import create_api_key
-from app.jobs.tasks import execute_job
-from tests.api._support import auth, client, wait_for, worker
+from app.db import engine_for
+from app.jobs.processes import REGISTRY
+from app.jobs.registry import Process, RunContext
+from app.reports import render_pdf
+from config.settings import load_settings
+from store import results as store_results
+from store.access import ANONYMOUS, Principal
+from store.connection import close_databases, database
+from tests.api._support import auth, client, run_here, wait_for, worker
 
 PROBLEM = "application/problem+json"
 
@@ -161,6 +172,21 @@ def test_execute_needs_analyst_and_valid_inputs(db_url: str, keys: dict[str, str
         assert (not_json.status_code, not_json.json()["parameter"]) == (400, "body")
 
 
+def test_job_list_parameters_are_checked(db_url: str, keys: dict[str, str]) -> None:
+    """Nothing the jobs table cannot hold reaches the database (a NUL byte was a 500)."""
+    with client() as c:
+        for params, name in (
+            ({"processID": "\x00"}, "processID"),
+            ({"processID": "echo\x00"}, "processID"),
+            ({"status": "finished"}, "status"),
+        ):
+            r = c.get("/jobs", params=params, headers=auth(keys["a_analyst"]))
+            assert (r.status_code, r.json()["parameter"]) == (400, name), params
+            assert r.headers["content-type"] == PROBLEM
+        ok = c.get("/jobs", params={"processID": "hub-siting", "status": "failed"})
+        assert (ok.status_code, ok.json()["jobs"]) == (200, [])
+
+
 def test_dismiss_queued_job(db_url: str, keys: dict[str, str]) -> None:
     a = auth(keys["a_analyst"])
     with client() as c:
@@ -225,15 +251,15 @@ def hub_data(db_url: str) -> Iterator[list[int]]:
                     (code, sid, seconds, load[0]),
                 )
     yield sites
-    from app.db import engine_for
-
-    engine_for(db_url).dispose()  # the pool execute_job used in this process
+    # the pools execute_job used in this process
+    engine_for(db_url).dispose()
+    close_databases(db_url)
 
 
 def _run_inline(c: Any, key: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """Submit through the API, run the job's task in this process, return the results."""
     job_id = _submit(c, key, inputs, process="hub-siting")
-    assert execute_job(job_id, attempt=1) == "successful"
+    assert run_here(c, job_id) == "successful"
     status = c.get(f"/jobs/{job_id}", headers=auth(key)).json()
     assert (status["status"], status["progress"]) == ("successful", 100)
     body: dict[str, Any] = c.get(f"/jobs/{job_id}/results", headers=auth(key)).json()
@@ -323,6 +349,134 @@ def test_hub_siting_results_and_downloads(
             ]
             db.close()
         assert c.get(f"/jobs/{res['jobID']}/results?f=xlsx", headers=a).status_code == 406
+
+
+def test_result_reads_apply_the_visibility_rule(db_url: str, hub_data: list[int]) -> None:
+    """What hub siting reads: org B's restricted site s4 (and its times) only for org B."""
+    s1, s2, s3, s4 = hub_data
+    settings = load_settings()
+    with database(settings.database, purpose="batch").connection() as conn:
+        for principal, sites in (
+            (ANONYMOUS, [s1, s2, s3]),
+            (Principal("org-a", "analyst"), [s1, s2, s3]),
+            (Principal("org-b", "viewer"), [s1, s2, s3, s4]),
+        ):
+            found = store_results.candidate_sites(conn, principal, ["gp_practice"])
+            assert [int(i) for i in found["id"]] == sites
+            times = store_results.site_travel_times(
+                conn, principal, mode="drive", area_vintage=2021, site_ids=hub_data
+            )
+            assert sorted(set(times["to_id"])) == sites
+            assert len(times) == 4 * len(sites)
+            assert float(times.loc[times["to_id"] == s3, "seconds"].sum()) == 1200 + 900 + 240 + 100
+        demand = store_results.demand_areas(conn, area_vintage=2021)
+        assert dict(zip(demand["code"], demand["population"], strict=True)) == POPULATION
+
+
+def test_jobs_are_queued_on_the_configured_queue(db_url: str, keys: dict[str, str]) -> None:
+    settings = load_settings()
+    settings = settings.model_copy(
+        update={"jobs": settings.jobs.model_copy(update={"queue": "locus-other"})}
+    )
+    a = auth(keys["a_analyst"])
+    with client(settings=settings) as c:
+        job_id = _submit(c, keys["a_analyst"], {"message": "elsewhere"})
+        with psycopg.connect(_libpq(db_url)) as conn:
+            row = conn.execute(
+                "SELECT p.queue_name FROM jobs j JOIN procrastinate_jobs p "
+                "ON p.id = j.procrastinate_job_id WHERE j.id = %s",
+                (job_id,),
+            ).fetchone()
+        assert row == ("locus-other",)
+        # a worker configured with the same queue runs it
+        with worker(LOCUS_JOBS_QUEUE="locus-other"):
+            final = wait_for(c, job_id, a, lambda s: s["status"] == "successful")
+        assert final["attempts"] == 1
+        assert c.get(f"/jobs/{job_id}/results", headers=a).json()["message"] == "elsewhere"
+
+
+# ------------------------------------------------------------------------------- result access
+class _ReportInputs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = "Board report"
+
+
+def _run_report(ctx: RunContext, inputs: _ReportInputs) -> dict[str, Any]:
+    return {"title": inputs.title, "rows": [{"site": "Surgery 3", "minutes": 4.0}]}
+
+
+async def _report_pdf(
+    conn: AsyncConnection[Any], results: dict[str, Any]
+) -> tuple[bytes, str, str]:
+    table = pd.DataFrame(results["rows"])
+    pdf = render_pdf(
+        f"<h1>{results['title']}</h1>",
+        title=results["title"],
+        images=[],
+        tables=[("rows", table)],
+        sources=[],
+        engine="matplotlib",
+    )
+    return pdf, "application/pdf", "report.pdf"
+
+
+#: A process with a PDF download (the real one, scenario evaluation, needs the Rutland data):
+#: the access rule of /jobs/{id}/results is the same for every process and format.
+REPORT = Process(
+    id="report-test",
+    title="Report (test)",
+    description="A PDF report of its inputs (tests only).",
+    inputs=_ReportInputs,
+    run=_run_report,
+    outputs={"title": {"title": "Title", "schema": {"type": "string"}}},
+    exports={"pdf": _report_pdf},
+)
+
+
+def test_restricted_results_are_the_owners_in_every_format(
+    db_url: str, keys: dict[str, str], hub_data: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(REGISTRY, REPORT.id, REPORT)
+    owner, other = auth(keys["a_analyst"]), auth(keys["b_analyst"])
+    viewer = auth(keys["a_viewer"])
+    with client() as c:
+        hub = _submit(c, keys["a_analyst"], {"p": 1}, process="hub-siting")
+        report = _submit(c, keys["a_analyst"], {"title": "Private board"}, process=REPORT.id)
+        assert (run_here(c, hub), run_here(c, report)) == ("successful", "successful")
+        expected = {
+            hub: {
+                "json": "application/json",
+                "csv": "text/csv; charset=utf-8",
+                "gpkg": "application/geopackage+sqlite3",
+            },
+            report: {"json": "application/json", "pdf": "application/pdf"},
+        }
+        for job_id, formats in expected.items():
+            for f, media_type in formats.items():
+                url = f"/jobs/{job_id}/results?f={f}"
+                mine = c.get(url, headers=owner)
+                assert (mine.status_code, mine.headers["content-type"]) == (200, media_type), f
+                # a viewer of the owning organisation reads them too
+                assert c.get(url, headers=viewer).status_code == 200, f
+                # as if it did not exist: the same problem as for a job id nobody has
+                absent = c.get(f"/jobs/{uuid.uuid4()}/results?f={f}", headers=owner).json()
+                for who in ({}, other):
+                    hidden = c.get(url, headers=who)
+                    assert hidden.status_code == 404, (f, who)
+                    assert hidden.headers["content-type"] == PROBLEM
+                    problem = hidden.json()
+                    assert (problem["type"], problem["title"]) == (absent["type"], "Not found")
+                    assert "Surgery" not in hidden.text
+                    assert "Private" not in hidden.text
+            # a format the process does not offer: 406 for the owner, but still 404 for others
+            # (the answer must not tell them the job exists)
+            assert c.get(f"/jobs/{job_id}/results?f=xlsx", headers=owner).status_code == 406
+            assert c.get(f"/jobs/{job_id}/results?f=xlsx", headers=other).status_code == 404
+            assert c.get(f"/jobs/{job_id}/results?f=xlsx").status_code == 404
+        pdf = c.get(f"/jobs/{report}/results?f=pdf", headers=owner)
+        assert pdf.content.startswith(b"%PDF-")
+        assert pdf.headers["content-disposition"] == 'attachment; filename="report.pdf"'
 
 
 # ------------------------------------------------------------------------------- worker loss

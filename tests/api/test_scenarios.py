@@ -88,7 +88,7 @@ def _evaluate_in_process(client: TestClient, key: str, inputs: dict[str, Any]) -
     )
     assert r.status_code == 201, r.text
     job_id: str = r.json()["jobID"]
-    assert execute_job(job_id, attempt=1) == "successful"
+    assert execute_job(job_id, attempt=1, settings=client.app.state.settings) == "successful"
     return job_id
 
 

@@ -269,7 +269,7 @@ def test_hub_siting_by_transit(iow: tuple[str, Engine]) -> None:
         )
         assert r.status_code == 201, r.text
         job_id = r.json()["jobID"]
-        assert execute_job(job_id, attempt=1) == "successful"
+        assert execute_job(job_id, attempt=1, settings=c.app.state.settings) == "successful"
         res = c.get(f"/jobs/{job_id}/results", headers=auth(key)).json()
     assert len(res["chosen"]) == 2
     assert res["parameters"]["mode"] == "transit"
