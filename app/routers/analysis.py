@@ -13,6 +13,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.db import engine_for
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable
+from app.schemas import analysis as schemas
+from app.schemas.openapi import problems
 from app.services import analysis
 from app.services.networks import NoNetworkError
 
@@ -92,12 +94,23 @@ Lat = Annotated[float | None, Query(ge=-90, le=90, description="WGS84 latitude")
 Postcode = Annotated[str | None, Query(min_length=5, max_length=8, pattern=r"^[A-Za-z0-9 ]+$")]
 
 
-@router.get("/modes", summary="Travel modes with data loaded (road networks, a GTFS feed)")
+@router.get(
+    "/modes",
+    summary="Travel modes with data loaded (road networks, a GTFS feed)",
+    response_model=schemas.Modes,
+    responses=problems(503),
+)
 async def modes(request: Request) -> dict[str, Any]:
     return {"modes": await _run(analysis.available_modes, _engine(request))}
 
 
-@router.get("/nearest", summary="Nearest sites of a kind to a point or postcode, by travel time")
+@router.get(
+    "/nearest",
+    summary="Nearest sites of a kind to a point or postcode, by travel time",
+    response_model=schemas.Nearest,
+    response_model_exclude_unset=True,
+    responses=problems(400, 404, 503),
+)
 async def nearest(
     request: Request,
     kind: KindQuery = "gp_practice",
@@ -118,6 +131,9 @@ async def nearest(
 @router.get(
     "/catchment/{site_id}",
     summary="Catchment bands of a site by mode, with the population in each band",
+    response_model=schemas.Catchment,
+    response_model_exclude_unset=True,
+    responses=problems(400, 404, 503),
 )
 async def catchment(
     request: Request,
@@ -131,7 +147,12 @@ async def catchment(
     return result
 
 
-@router.get("/access", summary="Time from every area to its nearest site of a kind, by mode")
+@router.get(
+    "/access",
+    summary="Time from every area to its nearest site of a kind, by mode",
+    response_model=schemas.AccessMap,
+    responses=problems(400, 503),
+)
 async def access(
     request: Request,
     kind: KindQuery = "gp_practice",
@@ -147,6 +168,8 @@ async def access(
 @router.get(
     "/access-gaps",
     summary="Areas with the worst access weighted by need (IMD decile, share aged 65+)",
+    response_model=schemas.AccessGaps,
+    responses=problems(400, 503),
 )
 async def access_gaps(
     request: Request,
@@ -163,6 +186,8 @@ async def access_gaps(
 @router.get(
     "/floating-catchment",
     summary="Two-step floating catchment (2SFCA / E2SFCA): sites per 1,000 people per area",
+    response_model=schemas.FloatingCatchment,
+    responses=problems(400, 503),
 )
 async def floating_catchment(
     request: Request,
@@ -185,6 +210,9 @@ async def floating_catchment(
 @router.get(
     "/population-within",
     summary="Population within T minutes of a point, a postcode or a set of sites",
+    response_model=schemas.PopulationWithin,
+    response_model_exclude_unset=True,
+    responses=problems(400, 404, 503),
 )
 async def population_within(
     request: Request,
@@ -208,7 +236,12 @@ async def population_within(
     return result
 
 
-@postcode_router.get("/postcodes/{postcode}", summary="Postcode lookup")
+@postcode_router.get(
+    "/postcodes/{postcode}",
+    summary="Postcode lookup",
+    response_model=schemas.PostcodeLocation,
+    responses=problems(400, 404, 503),
+)
 async def postcode_lookup(request: Request, postcode: str) -> dict[str, Any]:
     if not (5 <= len(postcode.replace(" ", "")) <= 7) or not postcode.replace(" ", "").isalnum():
         raise InvalidParameter(f"{postcode!r} is not a UK postcode", parameter="postcode")

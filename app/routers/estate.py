@@ -34,6 +34,8 @@ from app.auth import Principal, require_role
 from app.db import engine_for
 from app.dependencies import ConnectionDep, PrincipalDep
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable, problem
+from app.schemas import estate as schemas
+from app.schemas.openapi import HTML, download, json_body, problems
 from app.services import estate as svc
 from app.services.networks import NoNetworkError
 from etl.loading import LoadError
@@ -72,7 +74,12 @@ def _list(value: str | None, parameter: str, pattern: str = _KIND) -> tuple[str,
 
 
 # ------------------------------------------------------------------------------- register
-@router.get("/estate/sites", summary="The public estate register with derived figures")
+@router.get(
+    "/estate/sites",
+    summary="The public estate register with derived figures",
+    response_model=schemas.EstateRegister,
+    responses=problems(400, 401, 503),
+)
 async def estate_sites(
     request: Request,
     principal: PrincipalDep,
@@ -115,6 +122,8 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
     + ". The upload replaces the organisation's previous upload atomically; assets with the "
     "same asset_id (default: name and postcode) keep their site ids, and the response lists "
     "the assets added, removed and changed.",
+    response_model=schemas.UploadResult,
+    responses=problems(400, 401, 403, 503),
 )
 async def upload_assets(
     request: Request,
@@ -267,6 +276,8 @@ async def _run_colocation(
     summary="Co-location finder: clusters of buildings of two or more owners, ranked",
     description="Weights: w_owners, w_host_space, w_running_cost, w_floor_area, "
     "w_population, w_deprivation, w_services (>= 0).",
+    response_model=schemas.Colocation,
+    responses=problems(400, 401, 503),
 )
 async def colocation(
     request: Request,
@@ -299,6 +310,17 @@ async def colocation(
     "/estate/colocation/report",
     summary="Co-location report (html, pdf) or export (gpkg, csv as zip) of the top clusters",
     response_model=None,
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the report (f=html, f=pdf) or the export (f=gpkg, f=csv: a zip)",
+            "content": {
+                **HTML,
+                **download("application/pdf", "application/geopackage+sqlite3", "application/zip"),
+            },
+        },
+        **problems(400, 401, 404, 503),
+    },
 )
 async def colocation_report(
     request: Request,
@@ -378,7 +400,22 @@ def _render_clusters(
 
 
 # ------------------------------------------------------------------------------- scenarios
-@router.post("/scenarios", status_code=201, summary="Save a scenario (a new version of its name)")
+@router.post(
+    "/scenarios",
+    status_code=201,
+    summary="Save a scenario (a new version of its name)",
+    response_model=schemas.ScenarioRecord,
+    responses={
+        201: {
+            "description": "saved",
+            "headers": {
+                "Location": {"description": "/scenarios/{id}", "schema": {"type": "string"}},
+            },
+        },
+        **problems(400, 401, 403, 503),
+    },
+    openapi_extra=json_body(schemas.ScenarioCreate),
+)
 async def create_scenario(request: Request, principal: AnalystDep) -> JSONResponse:
     """Body: ``{"name", "description"?, "changes": [...], "restricted"?: false}``.
 
@@ -422,7 +459,12 @@ async def create_scenario(request: Request, principal: AnalystDep) -> JSONRespon
     )
 
 
-@router.get("/scenarios", summary="Scenarios you can see (every version)")
+@router.get(
+    "/scenarios",
+    summary="Scenarios you can see (every version)",
+    response_model=schemas.ScenarioList,
+    responses=problems(400, 401, 503),
+)
 async def scenarios(
     request: Request,
     principal: PrincipalDep,
@@ -435,7 +477,15 @@ async def scenarios(
     return {"scenarios": rows}
 
 
-@router.get("/scenarios/compare", summary="Two evaluated scenarios (jobs) side by side")
+@router.get(
+    "/scenarios/compare",
+    summary="Two evaluated scenarios (jobs) side by side",
+    response_model=schemas.ScenarioComparison,
+    responses={
+        200: {"content": download("text/csv")},
+        **problems(400, 401, 404, 503),
+    },
+)
 async def compare(
     principal: PrincipalDep,
     conn: ConnectionDep,
@@ -483,7 +533,12 @@ async def compare(
     )
 
 
-@router.get("/scenarios/{scenario_id}", summary="One scenario")
+@router.get(
+    "/scenarios/{scenario_id}",
+    summary="One scenario",
+    response_model=schemas.ScenarioRecord,
+    responses=problems(400, 401, 404, 503),
+)
 async def scenario(request: Request, principal: PrincipalDep, scenario_id: int) -> dict[str, Any]:
     row = await run_in_threadpool(svc.get_scenario, _engine(request), principal, scenario_id)
     if row is None:

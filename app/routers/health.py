@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 
 from app.dependencies import PoolDep
 from app.errors import DatabaseUnavailable, problem
+from app.schemas.health import Liveness, Readiness
+from app.schemas.openapi import problems
 
 router = APIRouter(tags=["Health"])
 
@@ -22,7 +24,12 @@ _VERSIONS = (
 )
 
 
-@router.get("/healthz", summary="Process liveness")
+@router.get(
+    "/healthz",
+    summary="Process liveness",
+    response_model=Liveness,
+    response_model_exclude_unset=True,
+)
 async def healthz(request: Request) -> dict[str, Any]:
     """200 while the process serves requests; never touches the database."""
     return {"status": "ok", "uptime_s": round(time.time() - request.app.state.started_at, 1)}
@@ -31,7 +38,8 @@ async def healthz(request: Request) -> dict[str, Any]:
 @router.get(
     "/readyz",
     summary="Readiness: database round trip and versions",
-    responses={503: {"content": {"application/problem+json": {}}}},
+    response_model=Readiness,
+    responses=problems(503),
 )
 async def readyz(request: Request, pool: PoolDep) -> Response:
     """Database round trip with PostgreSQL, PostGIS, PROJ and pgRouting versions; 503 if down."""
