@@ -167,7 +167,7 @@ class BodyGuard:
                 receive,
                 send,
                 {
-                    "detail": f"body member {where!r}: {bad.reason}"
+                    "detail": f"body member '{where}': {bad.reason}"
                     if bad.path
                     else f"the body: {bad.reason}",
                     "parameter": where,

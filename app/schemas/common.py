@@ -136,6 +136,17 @@ def find_unstorable(value: object, *, max_depth: int = MAX_JSON_DEPTH) -> Unstor
     return None
 
 
+def _printable(key: str | int) -> str:
+    # A member name at fault may hold the very NUL or lone surrogate being reported: escape
+    # them, or the problem document itself could not be encoded.
+    text = str(key)
+    if _string_problem(text) is None:
+        return text
+    return "".join(
+        f"\\u{ord(ch):04x}" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in text
+    )
+
+
 def json_path(path: tuple[str | int, ...], *, root: str = "body") -> str:
     """``changes[0].name`` for ``("changes", 0, "name")``; ``root`` for the empty path and
     before a leading index (``body[2]``: the third item of a top-level array)."""
@@ -144,13 +155,13 @@ def json_path(path: tuple[str | int, ...], *, root: str = "body") -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
+            out += f".{_printable(part)}" if out else _printable(part)
     return out or root
 
 
 def json_pointer(path: tuple[str | int, ...]) -> str:
     """RFC 6901 JSON Pointer for ``path`` (``/changes/0/name``; ``""`` is the document)."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    return "".join("/" + _printable(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
 class ResponseModel(BaseModel):
