@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field
 
-from app.schemas.common import DateTimeText, InputModel, ResponseModel, Scalar
+from app.schemas.common import DateTimeText, InputModel, JsonValue, ResponseModel, Scalar
 from spatial.modes import Mode
 
 __all__ = [
@@ -382,7 +382,7 @@ class ScenarioCreate(InputModel):
     description: str = ""
     changes: list[ScenarioChangeInput] = Field(default_factory=list)
     restricted: bool = Field(default=False, description="visible to your organisation only")
-    version: int | None = Field(default=None, description="ignored: versions are assigned")
+    version: JsonValue = Field(default=None, description="ignored: versions are assigned")
 
 
 class ComparedJob(ResponseModel):
