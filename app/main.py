@@ -23,7 +23,9 @@ from fastapi import Depends, FastAPI
 
 from app.dependencies import reject_nul_bytes
 from app.errors import install_handlers
+from app.guards import install_guards
 from app.routers import analysis, estate, health, ogc, processes, tiles, web
+from app.schemas.openapi import install_openapi
 from config.settings import Settings, get_settings
 from store.connection import async_pool
 
@@ -60,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.extent_cache = {}
     install_handlers(app)
+    install_guards(app)
+    install_openapi(app)
     app.include_router(health.router)
     # Before the OGC router: both answer "/", the web router sends browsers the map.
     app.include_router(web.router)

@@ -15,6 +15,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.dependencies import PrincipalDep, SettingsDep
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable
+from app.schemas import analysis as schemas
+from app.schemas.openapi import problems
 from app.services import analysis
 from app.services.areas import (
     AnalysisInputError,
@@ -104,6 +106,8 @@ def _bands(value: str) -> list[int]:
 @router.get(
     "/modes",
     summary="Travel modes: the registry (label, data needed, speeds) and which are available",
+    response_model=schemas.Modes,
+    responses=problems(503),
 )
 async def modes(settings: SettingsDep) -> dict[str, Any]:
     """``modes``: names of the modes with data loaded; ``registry``: every mode with its label,
@@ -112,13 +116,24 @@ async def modes(settings: SettingsDep) -> dict[str, Any]:
     return result
 
 
-@router.get("/kinds", summary="Site kinds the caller can see, with labels and counts")
+@router.get(
+    "/kinds",
+    summary="Site kinds the caller can see, with labels and counts",
+    response_model=schemas.Kinds,
+    responses=problems(401, 503),
+)
 async def kinds(settings: SettingsDep, principal: PrincipalDep) -> dict[str, Any]:
     result: dict[str, Any] = await _run(analysis.site_kinds, _db(settings), principal)
     return result
 
 
-@router.get("/nearest", summary="Nearest sites of a kind to a point or postcode, by travel time")
+@router.get(
+    "/nearest",
+    summary="Nearest sites of a kind to a point or postcode, by travel time",
+    response_model=schemas.Nearest,
+    response_model_exclude_unset=True,
+    responses=problems(400, 404, 503),
+)
 async def nearest(
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -140,6 +155,9 @@ async def nearest(
 @router.get(
     "/catchment/{site_id}",
     summary="Catchment bands of a site by mode, with the population in each band",
+    response_model=schemas.Catchment,
+    response_model_exclude_unset=True,
+    responses=problems(400, 404, 503),
 )
 async def catchment(
     settings: SettingsDep,
@@ -160,7 +178,12 @@ async def catchment(
     return result
 
 
-@router.get("/access", summary="Time from every area to its nearest site of a kind, by mode")
+@router.get(
+    "/access",
+    summary="Time from every area to its nearest site of a kind, by mode",
+    response_model=schemas.AccessMap,
+    responses=problems(400, 503),
+)
 async def access(
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -177,6 +200,8 @@ async def access(
 @router.get(
     "/access-gaps",
     summary="Areas with the worst access weighted by need (IMD decile, share aged 65+)",
+    response_model=schemas.AccessGaps,
+    responses=problems(400, 503),
 )
 async def access_gaps(
     settings: SettingsDep,
@@ -194,6 +219,8 @@ async def access_gaps(
 @router.get(
     "/floating-catchment",
     summary="Two-step floating catchment (2SFCA / E2SFCA): sites per 1,000 people per area",
+    response_model=schemas.FloatingCatchment,
+    responses=problems(400, 503),
 )
 async def floating_catchment(
     settings: SettingsDep,
@@ -218,6 +245,9 @@ async def floating_catchment(
 @router.get(
     "/population-within",
     summary="Population within T minutes of a point, a postcode or a set of sites",
+    response_model=schemas.PopulationWithin,
+    response_model_exclude_unset=True,
+    responses=problems(400, 404, 503),
 )
 async def population_within(
     settings: SettingsDep,
@@ -247,7 +277,12 @@ async def population_within(
     return result
 
 
-@postcode_router.get("/postcodes/{postcode}", summary="Postcode lookup")
+@postcode_router.get(
+    "/postcodes/{postcode}",
+    summary="Postcode lookup",
+    response_model=schemas.PostcodeLocation,
+    responses=problems(400, 404, 503),
+)
 async def lookup_postcode(settings: SettingsDep, postcode: str) -> dict[str, Any]:
     compact = postcode.replace(" ", "")
     if not (5 <= len(compact) <= 7) or not compact.isascii() or not compact.isalnum():

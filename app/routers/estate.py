@@ -38,6 +38,8 @@ from pydantic_core import ErrorDetails
 from app.auth import current_principal, require_role
 from app.dependencies import ConnectionDep, SettingsDep
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable, Unauthenticated, problem
+from app.schemas import estate as schemas
+from app.schemas.openapi import HTML, download, problems
 from app.services import register, scenarios
 from app.services.colocation import (
     ColocationParams,
@@ -87,7 +89,12 @@ def _identifiers(value: str | None, parameter: str) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------------------- register
-@router.get("/estate/sites", summary="The public estate register with derived figures")
+@router.get(
+    "/estate/sites",
+    summary="The public estate register with derived figures",
+    response_model=schemas.EstateRegister,
+    responses=problems(400, 401, 503),
+)
 async def estate_sites(
     principal: CallerDep,
     db: DatabaseDep,
@@ -135,6 +142,8 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
     + ". The upload replaces the organisation's previous upload atomically; assets with the "
     "same asset_id (default: name and postcode) keep their site ids, and the response lists "
     "the assets added, removed and changed.",
+    response_model=schemas.UploadResult,
+    responses=problems(400, 401, 403, 503),
 )
 async def upload_assets(
     request: Request,
@@ -300,6 +309,8 @@ async def _run_colocation(db: Database, principal: Principal, params: Colocation
     "/estate/colocation",
     summary="Co-location finder: clusters of buildings of two or more owners, ranked",
     openapi_extra=_COLOCATION_QUERY,
+    response_model=schemas.Colocation,
+    responses=problems(400, 401, 503),
 )
 async def colocation(
     principal: CallerDep,
@@ -321,6 +332,16 @@ async def colocation(
     summary="Co-location report (html, pdf) or export (gpkg, csv as zip) of the top clusters",
     response_model=None,
     openapi_extra=_COLOCATION_QUERY,
+    responses={
+        200: {
+            "description": "the report (f=html, f=pdf) or the export (f=gpkg, f=csv: a zip)",
+            "content": {
+                **HTML,
+                **download("application/pdf", "application/geopackage+sqlite3", "application/zip"),
+            },
+        },
+        **problems(400, 401, 404, 503),
+    },
 )
 async def colocation_report(
     principal: CallerDep,
@@ -349,7 +370,16 @@ async def colocation_report(
     status_code=201,
     summary="Save a scenario (a new version of its name)",
     response_model=None,
-    responses={201: {"model": scenarios.ScenarioRecord, "description": "the saved version"}},
+    responses={
+        201: {
+            "model": scenarios.ScenarioRecord,
+            "description": "the saved version",
+            "headers": {
+                "Location": {"description": "/scenarios/{id}", "schema": {"type": "string"}},
+            },
+        },
+        **problems(400, 401, 403, 503),
+    },
 )
 async def create_scenario(
     request: Request, principal: AnalystDep, db: DatabaseDep, body: scenarios.ScenarioRequest
@@ -382,7 +412,11 @@ async def create_scenario(
     )
 
 
-@router.get("/scenarios", summary="Scenarios you can see (every version)")
+@router.get(
+    "/scenarios",
+    summary="Scenarios you can see (every version)",
+    responses=problems(400, 401, 503),
+)
 async def list_scenarios(
     principal: CallerDep,
     db: DatabaseDep,
@@ -395,7 +429,15 @@ async def list_scenarios(
     return scenarios.ScenarioList(scenarios=rows)
 
 
-@router.get("/scenarios/compare", summary="Two evaluated scenarios (jobs) side by side")
+@router.get(
+    "/scenarios/compare",
+    summary="Two evaluated scenarios (jobs) side by side",
+    response_model=schemas.ScenarioComparison,
+    responses={
+        200: {"content": download("text/csv")},
+        **problems(400, 401, 404, 503),
+    },
+)
 async def compare(
     principal: CallerDep,
     conn: ConnectionDep,
@@ -440,7 +482,11 @@ async def compare(
     )
 
 
-@router.get("/scenarios/{scenario_id}", summary="One scenario")
+@router.get(
+    "/scenarios/{scenario_id}",
+    summary="One scenario",
+    responses=problems(400, 401, 404, 503),
+)
 async def scenario(
     principal: CallerDep,
     db: DatabaseDep,

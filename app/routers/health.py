@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 
 from app.dependencies import PoolDep
 from app.errors import DatabaseUnavailable, problem
+from app.schemas.health import Liveness, Readiness
+from app.schemas.openapi import problems
 from store.health import server_versions
 
 router = APIRouter(tags=["Health"])
@@ -19,7 +21,12 @@ router = APIRouter(tags=["Health"])
 READY_TIMEOUT_S = 3.0
 
 
-@router.get("/healthz", summary="Process liveness")
+@router.get(
+    "/healthz",
+    summary="Process liveness",
+    response_model=Liveness,
+    response_model_exclude_unset=True,
+)
 async def healthz(request: Request) -> dict[str, Any]:
     """200 while the process serves requests; never touches the database."""
     return {"status": "ok", "uptime_s": round(time.time() - request.app.state.started_at, 1)}
@@ -28,7 +35,8 @@ async def healthz(request: Request) -> dict[str, Any]:
 @router.get(
     "/readyz",
     summary="Readiness: database round trip and versions",
-    responses={503: {"content": {"application/problem+json": {}}}},
+    response_model=Readiness,
+    responses=problems(503),
 )
 async def readyz(request: Request, pool: PoolDep) -> Response:
     """Database round trip with PostgreSQL, PostGIS, PROJ and pgRouting versions; 503 if down."""

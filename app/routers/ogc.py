@@ -29,6 +29,18 @@ from app.routers.common import (
     render,
 )
 from app.routers.tiles import cached_page
+from app.schemas.ogc import (
+    CollectionInfo,
+    Collections,
+    ConformanceDeclaration,
+    FeatureSchema,
+    LandingPage,
+    OGCFeature,
+    OGCFeatureCollection,
+    Queryables,
+)
+from app.schemas.openapi import HTML as HTML_PAGE
+from app.schemas.openapi import GeoJSONResponse, SchemaJSONResponse, problems
 from store.access import Principal
 from store.features import (
     ATTRIBUTION,
@@ -80,7 +92,12 @@ def _self_links(request: Request, json_type: str = JSON) -> list[dict[str, str]]
     ]
 
 
-@router.get("/", summary="Landing page")
+@router.get(
+    "/",
+    summary="Landing page",
+    response_model=LandingPage,
+    responses={200: {"content": HTML_PAGE}, **problems(406)},
+)
 async def landing(request: Request, f: FormatDep) -> Response:
     """Links to the API definition, conformance, collections and tiles."""
     base = base_url(request)
@@ -106,7 +123,12 @@ async def landing(request: Request, f: FormatDep) -> Response:
     return _json(body)
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get(
+    "/conformance",
+    summary="Conformance classes",
+    response_model=ConformanceDeclaration,
+    responses={200: {"content": HTML_PAGE}, **problems(406)},
+)
 async def conformance(request: Request, f: FormatDep) -> Response:
     """The OGC conformance classes this server implements."""
     body = {"conformsTo": CONFORMANCE}
@@ -153,7 +175,12 @@ async def _collection_doc(
     return doc
 
 
-@router.get("/collections", summary="Feature collections")
+@router.get(
+    "/collections",
+    summary="Feature collections",
+    response_model=Collections,
+    responses={200: {"content": HTML_PAGE}, **problems(401, 406, 503)},
+)
 async def collections(
     request: Request, f: FormatDep, conn: ConnectionDep, principal: PrincipalDep
 ) -> Response:
@@ -169,7 +196,12 @@ async def collections(
     return _json(body)
 
 
-@router.get("/collections/{collectionId}", summary="One collection")
+@router.get(
+    "/collections/{collectionId}",
+    summary="One collection",
+    response_model=CollectionInfo,
+    responses={200: {"content": HTML_PAGE}, **problems(401, 404, 406, 503)},
+)
 async def collection(
     request: Request,
     c: CollectionDep,
@@ -184,7 +216,13 @@ async def collection(
     return _json(doc)
 
 
-@router.get("/collections/{collectionId}/queryables", summary="Queryable properties")
+@router.get(
+    "/collections/{collectionId}/queryables",
+    summary="Queryable properties",
+    response_model=Queryables,
+    response_class=SchemaJSONResponse,
+    responses={200: {"content": HTML_PAGE}, **problems(404, 406)},
+)
 async def queryables(request: Request, c: CollectionDep, f: FormatDep) -> Response:
     """JSON Schema of the properties usable as ``name=value`` filters on ``/items``."""
     url = f"{base_url(request)}/collections/{c.id}/queryables"
@@ -207,7 +245,13 @@ async def queryables(request: Request, c: CollectionDep, f: FormatDep) -> Respon
     return _json(body, SCHEMA_JSON)
 
 
-@router.get("/collections/{collectionId}/schema", summary="Feature schema")
+@router.get(
+    "/collections/{collectionId}/schema",
+    summary="Feature schema",
+    response_model=FeatureSchema,
+    response_class=SchemaJSONResponse,
+    responses=problems(404),
+)
 async def schema(request: Request, c: CollectionDep) -> Response:
     """JSON Schema of one feature (GeoJSON Feature with every property and its type)."""
     url = f"{base_url(request)}/collections/{c.id}/schema"
@@ -237,7 +281,9 @@ async def schema(request: Request, c: CollectionDep) -> Response:
 @router.get(
     "/collections/{collectionId}/items",
     summary="Features",
-    responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
+    response_model=OGCFeatureCollection,
+    response_class=GeoJSONResponse,
+    responses={200: {"content": HTML_PAGE}, **problems(400, 401, 404, 406, 503)},
 )
 async def items(
     request: Request,
@@ -299,7 +345,9 @@ async def items(
 @router.get(
     "/collections/{collectionId}/items/{featureId}",
     summary="One feature",
-    responses={200: {"content": {GEOJSON: {}, HTML: {}}}},
+    response_model=OGCFeature,
+    response_class=GeoJSONResponse,
+    responses={200: {"content": HTML_PAGE}, **problems(400, 401, 404, 406, 503)},
 )
 async def item(
     request: Request,

@@ -24,6 +24,15 @@ from app.jobs.processes import REGISTRY
 from app.jobs.queue import queue_app
 from app.jobs.registry import Process
 from app.jobs.tasks import run_process
+from app.schemas.openapi import download, json_body, problems
+from app.schemas.processes import (
+    ExecuteRequest,
+    JobList,
+    JobResults,
+    JobStatus,
+    ProcessDescription,
+    ProcessList,
+)
 from store import jobs as job_rows
 
 router = APIRouter(tags=["processes"])
@@ -145,7 +154,12 @@ def _job_uuid(job_id: str) -> uuid.UUID:
         raise NoSuchJob(f"no job {job_id!r}", parameter="jobId") from None
 
 
-@router.get("/processes", summary="List the processes")
+@router.get(
+    "/processes",
+    summary="List the processes",
+    response_model=ProcessList,
+    response_model_exclude_unset=True,
+)
 async def list_processes(request: Request) -> dict[str, Any]:
     """The processes offered (OGC API Processes ``/processes``)."""
     base = _base(request)
@@ -155,7 +169,13 @@ async def list_processes(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/processes/{processId}", summary="Describe a process")
+@router.get(
+    "/processes/{processId}",
+    summary="Describe a process",
+    response_model=ProcessDescription,
+    response_model_exclude_unset=True,
+    responses=problems(404),
+)
 async def describe_process(processId: str, request: Request) -> dict[str, Any]:
     """A process description: its inputs (JSON Schema per input) and outputs."""
     process = _get_process(processId)
@@ -169,7 +189,17 @@ async def describe_process(processId: str, request: Request) -> dict[str, Any]:
     "/processes/{processId}/execution",
     status_code=201,
     summary="Execute a process (asynchronously)",
-    responses={201: {"description": "job accepted; Location: /jobs/{jobID}"}},
+    response_model=JobStatus,
+    responses={
+        201: {
+            "description": "job accepted",
+            "headers": {
+                "Location": {"description": "/jobs/{jobID}", "schema": {"type": "string"}},
+            },
+        },
+        **problems(400, 401, 403, 404, 503),
+    },
+    openapi_extra=json_body(ExecuteRequest),
 )
 async def execute(
     processId: str,
@@ -229,7 +259,13 @@ async def execute(
     return JSONResponse(_status(job, base), status_code=201, headers=headers)
 
 
-@router.get("/jobs", summary="List jobs")
+@router.get(
+    "/jobs",
+    summary="List jobs",
+    response_model=JobList,
+    response_model_exclude_unset=True,
+    responses=problems(400, 401, 503),
+)
 async def list_jobs(
     request: Request,
     principal: PrincipalDep,
@@ -259,7 +295,13 @@ async def list_jobs(
     return {"jobs": [_status(j, base) for j in jobs], "links": links}
 
 
-@router.get("/jobs/{jobId}", summary="Status of a job")
+@router.get(
+    "/jobs/{jobId}",
+    summary="Status of a job",
+    response_model=JobStatus,
+    response_model_exclude_unset=True,
+    responses=problems(401, 404, 503),
+)
 async def job_status(
     jobId: str, request: Request, principal: PrincipalDep, conn: ConnectionDep
 ) -> dict[str, Any]:
@@ -270,7 +312,24 @@ async def job_status(
     return _status(job, _base(request))
 
 
-@router.get("/jobs/{jobId}/results", summary="Results of a job", response_model=None)
+@router.get(
+    "/jobs/{jobId}/results",
+    summary="Results of a job",
+    response_model=JobResults,
+    responses={
+        200: {
+            "description": "the outputs (JSON), or a download in a format of the process",
+            "content": download(
+                "text/csv",
+                "text/html",
+                "application/pdf",
+                "application/geopackage+sqlite3",
+                "application/zip",
+            ),
+        },
+        **problems(400, 401, 404, 406, 503),
+    },
+)
 async def job_results(
     jobId: str,
     principal: PrincipalDep,
@@ -300,7 +359,13 @@ async def job_results(
     )
 
 
-@router.delete("/jobs/{jobId}", summary="Dismiss a job")
+@router.delete(
+    "/jobs/{jobId}",
+    summary="Dismiss a job",
+    response_model=JobStatus,
+    response_model_exclude_unset=True,
+    responses=problems(401, 403, 404, 503),
+)
 async def dismiss(
     jobId: str, request: Request, principal: PrincipalDep, conn: ConnectionDep
 ) -> dict[str, Any]:

@@ -36,6 +36,8 @@ from app.dependencies import (
 )
 from app.errors import InvalidParameter
 from app.routers.common import JSON, MVT, base_url, collection_extent
+from app.schemas.ogc import TileJSON
+from app.schemas.openapi import download, problems
 from config.settings import Settings
 from store.access import Principal
 from store.features import (
@@ -220,6 +222,8 @@ def _tile_response(data: bytes, etag: str | None, principal: Principal) -> Respo
 @router.get(
     f"/collections/{{collectionId}}/tiles/{TMS}/tilejson.json",
     summary="TileJSON for one layer",
+    response_model=TileJSON,
+    responses=problems(401, 404, 503),
 )
 async def collection_tilejson(
     request: Request, c: CollectionDep, conn: ConnectionDep, principal: PrincipalDep
@@ -233,7 +237,13 @@ async def collection_tilejson(
 @router.get(
     f"/collections/{{collectionId}}/tiles/{TMS}/{{z}}/{{x}}/{{y}}",
     summary="Vector tile of one layer",
-    responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}},
+    response_class=Response,
+    responses={
+        200: {"description": "Mapbox vector tile", "content": download(MVT)},
+        204: {"description": "empty tile"},
+        304: {"description": "not modified (If-None-Match)"},
+        **problems(400, 401, 404, 503),
+    },
 )
 async def collection_tile(
     request: Request,
@@ -271,7 +281,12 @@ _CollectionsParam = Annotated[
 ]
 
 
-@router.get(f"/tiles/{TMS}/tilejson.json", summary="TileJSON for all layers")
+@router.get(
+    f"/tiles/{TMS}/tilejson.json",
+    summary="TileJSON for all layers",
+    response_model=TileJSON,
+    responses=problems(400, 401, 503),
+)
 async def tilejson(
     request: Request,
     conn: ConnectionDep,
@@ -291,7 +306,13 @@ async def tilejson(
 @router.get(
     f"/tiles/{TMS}/{{z}}/{{x}}/{{y}}",
     summary="Vector tile with several layers",
-    responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}},
+    response_class=Response,
+    responses={
+        200: {"description": "Mapbox vector tile", "content": download(MVT)},
+        204: {"description": "empty tile"},
+        304: {"description": "not modified (If-None-Match)"},
+        **problems(400, 401, 503),
+    },
 )
 async def tile(
     request: Request,
