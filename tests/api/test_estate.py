@@ -20,16 +20,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
-from app.auth import create_api_key
 from app.main import create_app
 from spatial.colocation import SCORE_COMPONENTS
 from spatial.kinds import KIND_PATTERN
 from spatial.modes import ROAD_MODES
 from store.access import ANONYMOUS, Principal
-from store.connection import database
+from store.connection import Database, database
 from store.estate import data_sources
+from store.keys import create_api_key
 from tests.api._support import auth, two_org_keys
-from tests.conftest import load_trafford, scratch_database, settings_for
+from tests.conftest import database_for, load_trafford, scratch_database, settings_for
 
 PROBLEM = "application/problem+json"
 #: The Trafford datasets this module loads (of ``TRAFFORD_BUNDLE``).
@@ -48,9 +48,14 @@ ASSET_LON, ASSET_LAT = -2.2905, 53.4625
 
 @pytest.fixture(scope="module")
 def trafford_url(data_dir: Path) -> Iterator[str]:
-    with scratch_database("locus_test_estate") as (url, engine):
-        load_trafford(engine, data_dir, only=DATASETS)
+    with scratch_database("locus_test_estate") as (url, _engine):
+        load_trafford(settings_for(url), data_dir, only=DATASETS)
         yield url
+
+
+@pytest.fixture(scope="module")
+def db(trafford_url: str) -> Database:
+    return database_for(trafford_url)
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +179,11 @@ def test_restricted_upload_is_seen_only_by_its_organisation(
         assert seen[other] == {"items": [], "hits": 0, "register": [], "tile": False}
 
 
-def test_reupload_keeps_asset_ids_and_reports_changes(client: TestClient, engine: Engine) -> None:
+def test_reupload_keeps_asset_ids_and_reports_changes(
+    client: TestClient, engine: Engine, db: Database
+) -> None:
     """Without asset_id, assets are matched on name and postcode, not on their row."""
-    key = create_api_key(engine, "depots-org", "analyst")
+    key = create_api_key(db, "depots-org", "analyst")
 
     def upload(lines: list[str]) -> dict[str, Any]:
         body = "name,kind,owner_type,gia_m2,lon,lat,postcode\n" + "\n".join(lines) + "\n"
@@ -459,12 +466,12 @@ def test_anonymous_upload_in_a_local_demo_needs_an_organisation_key(trafford_url
 
 
 def test_report_data_sources_list_only_visible_uploads(
-    client: TestClient, engine: Engine, trafford_url: str
+    client: TestClient, db: Database, trafford_url: str
 ) -> None:
     """A restricted upload's file name and organisation appear in its organisation's report
     sources only, never in an anonymous or another organisation's report."""
-    key = create_api_key(engine, "sources-org", "analyst")
-    other = create_api_key(engine, "other-org", "viewer")
+    key = create_api_key(db, "sources-org", "analyst")
+    other = create_api_key(db, "other-org", "viewer")
     body = (
         "asset_id,name,kind,owner_type,gia_m2,lon,lat\n"
         f"S1,Secret hub,council_building,council,700,{ASSET_LON},{ASSET_LAT}\n"
