@@ -547,7 +547,7 @@ def test_network_colocation_runs_on_the_travel_time_source(network_url: str) -> 
     settings = settings_for(network_url)
     db = database_for(network_url)
     key = create_api_key(db, "hub-org", "analyst")
-    params = {"mode": "walk", "minutes": 10}
+    params: dict[str, str | int] = {"mode": "walk", "minutes": 10}
     with TestClient(create_app(settings)) as c:
         up = c.post(
             "/estate/assets",
