@@ -33,7 +33,7 @@ def run_colocation_job(ctx: RunContext, inputs: ColocationParams) -> dict[str, A
     ctx.progress(2, "loading sites and areas", force=True)
     try:
         result, sites, meta = run_colocation(
-            db, ctx.principal, inputs, progress=lambda p, m: ctx.progress(p, m)
+            db, ctx.settings, ctx.principal, inputs, progress=lambda p, m: ctx.progress(p, m)
         )
     except (ValueError, NoNetworkError) as exc:
         raise ProcessError(str(exc)) from None

@@ -66,6 +66,7 @@ def run_scenario_evaluation(ctx: RunContext, inputs: EvaluationParams) -> dict[s
     try:
         result, meta = evaluate(
             db,
+            ctx.settings,
             ctx.principal,
             record.definition,
             inputs,

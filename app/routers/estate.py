@@ -48,8 +48,9 @@ from app.services.colocation import (
     run_colocation,
 )
 from app.services.estate_common import records
-from app.services.networks import NoNetworkError
 from app.services.scenario_evaluation import result_from_json
+from app.services.sources import NoNetworkError
+from config.settings import Settings
 from etl.loading import LoadError
 from spatial.colocation import SCORE_COMPONENTS, ScoreWeights
 from spatial.kinds import check_kind
@@ -148,7 +149,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 async def upload_assets(
     request: Request,
     principal: AnalystDep,
-    db: DatabaseDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="a .csv or .gpkg file")],
     restricted: Annotated[
         bool, Form(description="visible only to your organisation (rows may override)")
@@ -177,9 +178,10 @@ async def upload_assets(
         path = Path(tmp) / (_SAFE_NAME.sub("_", Path(original).stem)[:80] + suffix)
         path.write_bytes(content)
         try:
+            # A load is batch work (it may wait for another load of the organisation).
             summary = await run_in_threadpool(
                 register.upload_assets,
-                db,
+                database(settings.database, purpose="batch"),
                 path,
                 organisation=organisation,
                 restricted=restricted,
@@ -296,9 +298,11 @@ ColocationDep = Annotated[ColocationParams, Depends(colocation_params)]
 _COLOCATION_QUERY = {"parameters": _colocation_openapi()}
 
 
-async def _run_colocation(db: Database, principal: Principal, params: ColocationParams) -> Any:
+async def _run_colocation(
+    db: Database, settings: Settings, principal: Principal, params: ColocationParams
+) -> Any:
     try:
-        return await run_in_threadpool(run_colocation, db, principal, params)
+        return await run_in_threadpool(run_colocation, db, settings, principal, params)
     except NoNetworkError as exc:
         raise ServiceUnavailable(str(exc)) from exc
     except ValueError as exc:
@@ -315,11 +319,12 @@ async def _run_colocation(db: Database, principal: Principal, params: Colocation
 async def colocation(
     principal: CallerDep,
     db: DatabaseDep,
+    settings: SettingsDep,
     params: ColocationDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
 ) -> dict[str, Any]:
     """Ranked clusters with members, combined figures, population, IMD and score parts."""
-    result, sites, meta = await _run_colocation(db, principal, params)
+    result, sites, meta = await _run_colocation(db, settings, principal, params)
     return {
         "numberMatched": len(result.clusters),
         "clusters": clusters_json(result, sites, limit=limit),
@@ -346,12 +351,13 @@ async def colocation(
 async def colocation_report(
     principal: CallerDep,
     db: DatabaseDep,
+    settings: SettingsDep,
     params: ColocationDep,
     f: Annotated[Literal["html", "pdf", "gpkg", "csv"], Query(description="format")] = "html",
     top: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> Response:
     """The same run as ``/estate/colocation``, rendered for a board paper or GIS."""
-    result, sites, _meta = await _run_colocation(db, principal, params)
+    result, sites, _meta = await _run_colocation(db, settings, principal, params)
     if result.clusters.empty:
         raise NotFound("no clusters for these parameters", parameter="max_distance_m")
     content, media, name = await run_in_threadpool(

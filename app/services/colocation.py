@@ -4,8 +4,9 @@
 ``GET /estate/colocation`` and ``/estate/colocation/report``, the inputs of the
 ``colocation`` process and the argument of :func:`run_colocation`. The clustering and
 scoring are :func:`spatial.colocation.find_colocation_clusters`; this module reads its inputs
-(sites through :mod:`store.estate`, areas, travel times), caches recent runs and turns results
-into JSON and reports.
+(sites through :mod:`store.estate`, areas, stored area → site times and site → site times on
+the mode's :class:`~app.services.sources.TravelTimeSource`), caches recent runs and turns
+results into JSON and reports.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import PydanticCustomError
 
 from app.reports import cluster_layers, cluster_report, to_csv, to_geopackage
-from app.services.analysis import area_table
-from app.services.estate_common import AREA_VINTAGE, clean, legacy_engine, lonlat
-from app.services.networks import get_network
+from app.services.estate_common import AREA_VINTAGE, clean, estate_areas, lonlat
 from app.services.register import cost_rate
-from app.services.traveltimes import snap, stored_times
+from app.services.sources import TravelTimeSource
+from app.services.traveltimes import travel_time_source
+from config.settings import Settings
 from spatial.colocation import (
     SCORE_COMPONENTS,
     ClusterResult,
@@ -39,10 +40,10 @@ from spatial.colocation import (
 from spatial.crs import BNG
 from spatial.kinds import KIND_PATTERN
 from spatial.modes import RoadMode
-from spatial.traveltime import travel_time_array
 from store import estate as estate_store
 from store.access import Principal
 from store.connection import Database
+from store.traveltimes import stored_times
 
 __all__ = [
     "COLOCATION_CACHE_SIZE",
@@ -50,6 +51,7 @@ __all__ = [
     "clusters_json",
     "render_report",
     "run_colocation",
+    "site_to_site_times",
 ]
 
 Progress = Callable[[float, str], None]
@@ -190,9 +192,7 @@ def _colocation_sites(frame: pd.DataFrame) -> gpd.GeoDataFrame:
 
 
 def _areas_population(db: Database) -> tuple[pd.DataFrame, list[str]]:
-    # area_table (analysis service) still takes a SQLAlchemy connection.
-    with legacy_engine(db).connect() as conn:
-        areas = area_table(conn, vintage=AREA_VINTAGE)
+    areas = estate_areas(db)
     ages = [c for c in areas.columns if str(c)[:1].isdigit()]
     out = areas.rename(columns={"code": "area_code"})
     out["imd_decile"] = pd.to_numeric(out["imd_decile"], errors="coerce")
@@ -200,15 +200,14 @@ def _areas_population(db: Database) -> tuple[pd.DataFrame, list[str]]:
 
 
 def site_to_site_times(
-    db: Database, sites: gpd.GeoDataFrame, *, mode: RoadMode, cutoff_s: float
+    source: TravelTimeSource, sites: gpd.GeoDataFrame, *, cutoff_s: float
 ) -> pd.DataFrame:
-    """Site → site network times (``from_id, to_id, seconds``; only pairs within cut-off)."""
-    network = get_network(legacy_engine(db), mode)
+    """Site → site times on ``source`` (``from_id, to_id, seconds``, ids as ``site_id``
+    text; only the pairs the source computed within the ``cutoff_s`` seconds cut-off)."""
     frame = pd.DataFrame(
         {"site_id": sites["site_id"], "x": sites.geometry.x, "y": sites.geometry.y}
     )
-    snapped = snap(network, frame, "site_id")
-    times = travel_time_array(network, snapped, snapped, cutoff_s=cutoff_s)
+    times = source.times(frame, frame, cutoff_s=cutoff_s).seconds
     ii, jj = np.nonzero(np.isfinite(times))
     ids = frame["site_id"].to_numpy()
     return pd.DataFrame({"from_id": ids[ii], "to_id": ids[jj], "seconds": times[ii, jj]})
@@ -225,6 +224,7 @@ _CACHE_LOCK = threading.Lock()
 
 def run_colocation(
     db: Database,
+    settings: Settings,
     principal: Principal,
     params: ColocationParams,
     *,
@@ -233,20 +233,28 @@ def run_colocation(
     """Find co-location clusters among the sites ``principal`` may see.
 
     Returns the result, the sites used (GeoDataFrame, EPSG:27700) and metadata (method,
-    cost rate, counts). The last :data:`COLOCATION_CACHE_SIZE` runs are kept in memory, keyed
-    by database, newest data load, organisation and parameters (viewing the ranking and then
-    downloading its report runs the finder once; any new load invalidates). Raises
-    ``ValueError`` when no site matches and :class:`app.services.networks.NoNetworkError`
-    when a network run has no network.
+    cost rate, counts; for a network run the model of the times). A network run takes its
+    site → site times from :func:`app.services.traveltimes.travel_time_source` (``settings``:
+    snap limit and access leg, cache folder). The last :data:`COLOCATION_CACHE_SIZE` runs are
+    kept in memory, keyed by database, newest data load, travel settings, organisation and
+    parameters (viewing the ranking and then downloading its report runs the finder once; any
+    new load invalidates). Raises ``ValueError`` when no site matches and
+    :class:`app.services.sources.NoNetworkError` when a network run has no network.
     """
     with db.connection() as conn:
         newest = estate_store.latest_load_id(conn)
-    key = (db.settings.url, newest, principal.organisation, params.model_dump_json())
+    key = (
+        db.settings.url,
+        newest,
+        settings.travel.model_dump_json(),
+        principal.organisation,
+        params.model_dump_json(),
+    )
     with _CACHE_LOCK:
         hit = _COLOCATION_CACHE.get(key)
     if hit is not None:
         return hit
-    out = _run_colocation(db, principal, params, progress=progress)
+    out = _run_colocation(db, settings, principal, params, progress=progress)
     with _CACHE_LOCK:
         _COLOCATION_CACHE[key] = out
         while len(_COLOCATION_CACHE) > COLOCATION_CACHE_SIZE:
@@ -256,6 +264,7 @@ def run_colocation(
 
 def _run_colocation(
     db: Database,
+    settings: Settings,
     principal: Principal,
     params: ColocationParams,
     *,
@@ -278,13 +287,15 @@ def _run_colocation(
     if progress:
         progress(20, f"{len(sites)} sites, {len(areas)} areas")
     kwargs: dict[str, Any]
+    times_model: dict[str, Any] | None = None
     if params.method == "network":
         assert params.mode is not None  # set by the model's validator
         cutoff = params.minutes * 60.0
-        s2s = site_to_site_times(db, sites, mode=params.mode, cutoff_s=max(cutoff, 1800.0))
-        # stored_times (travel-time service) still takes a SQLAlchemy connection.
-        with legacy_engine(db).connect() as legacy:
-            area_times = stored_times(legacy, mode=params.mode, area_vintage=AREA_VINTAGE)
+        source = travel_time_source(db, settings, params.mode)
+        times_model = source.metadata
+        s2s = site_to_site_times(source, sites, cutoff_s=max(cutoff, 1800.0))
+        with db.connection() as conn:
+            area_times = stored_times(conn, principal, mode=params.mode, area_vintage=AREA_VINTAGE)
         at = area_times[["from_id", "to_id", "seconds"]].astype({"to_id": str})
         kwargs = {
             "travel_times": pd.concat([s2s, at], ignore_index=True),
@@ -319,6 +330,8 @@ def _run_colocation(
         "host_tenures": list(params.host_tenures),
         "notes": result.notes,
     }
+    if times_model is not None:
+        meta["travel_times"] = times_model
     return result, sites, meta
 
 

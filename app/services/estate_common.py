@@ -1,8 +1,7 @@
 """What the register, co-location and scenario services share.
 
 JSON-safe values for responses, WGS84 positions of stored points (through :mod:`spatial.crs`),
-the area vintage the estate analyses use, and the bridge to functions of other services that
-still take a SQLAlchemy engine.
+and the areas (with their population) the estate analyses count people in.
 """
 
 from __future__ import annotations
@@ -13,13 +12,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Engine
 
-from app.db import engine_for
+from app.services.areas import area_table
 from spatial.crs import bng_to_wgs84
 from store.connection import Database
 
-__all__ = ["AREA_VINTAGE", "clean", "legacy_engine", "lonlat", "records"]
+__all__ = ["AREA_VINTAGE", "clean", "estate_areas", "lonlat", "records"]
 
 #: Census areas the estate analyses count people in (LSOA 2021).
 AREA_VINTAGE = 2021
@@ -55,8 +53,8 @@ def lonlat(x: pd.Series, y: pd.Series) -> tuple[npt.NDArray[np.float64], npt.NDA
     return np.round(np.asarray(lon, dtype=float), 6), np.round(np.asarray(lat, dtype=float), 6)
 
 
-def legacy_engine(db: Database) -> Engine:
-    """A SQLAlchemy engine on ``db``'s database, for the functions of other services that
-    still take one (networks, travel times, areas, the load pipeline). Goes when they take a
-    :class:`~store.connection.Database`."""
-    return engine_for(db.settings.url)
+def estate_areas(db: Database) -> pd.DataFrame:
+    """The :data:`AREA_VINTAGE` areas with population by age band, 65+, IMD decile and
+    representative point (:func:`app.services.areas.area_table`)."""
+    with db.connection() as conn:
+        return area_table(conn, vintage=AREA_VINTAGE)

@@ -28,7 +28,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from app.services.estate_common import clean, legacy_engine, lonlat, records
+from app.services.estate_common import clean, lonlat, records
 from etl.datasets import locate_sites
 from etl.loading import (
     OGL,
@@ -378,15 +378,15 @@ def upload_assets(
 ) -> LoadSummary:
     """Validate, locate (coordinates, else postcode) and load an organisation's assets.
 
-    Raises :class:`etl.loading.LoadError` listing every rejected row (nothing is loaded).
+    ``db`` is the database the load runs on; a load is batch work, so give it the ``batch``
+    :func:`~store.connection.database` (no per-statement limit while it waits for another
+    load of the same organisation). Raises :class:`etl.loading.LoadError` listing every
+    rejected row (nothing is loaded).
     """
     parsed = parse_assets(
         path, organisation=organisation, restricted=restricted, display_name=display_name
     )
     if parsed.rejects:
         raise LoadError(display_name or path.name, parsed.rejects)
-    # The load pipeline (etl) still takes a SQLAlchemy engine.
-    engine = legacy_engine(db)
-    with engine.connect() as conn:
-        parsed = locate_sites(conn, parsed, Region(key=""), {}, national=False)
-    return load_parsed(engine, parsed, region="")
+    parsed = locate_sites(db, parsed, Region(key=""), {}, national=False)
+    return load_parsed(db, parsed, region="")

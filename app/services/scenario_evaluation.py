@@ -2,7 +2,8 @@
 
 :class:`EvaluationParams` is THE inputs of the ``scenario-evaluation`` process;
 :func:`evaluate` runs :func:`spatial.scenario.evaluate_scenario` on the sites the caller may
-see and the stored travel times (plus times to new point sites on the network).
+see and the stored travel times (plus times to new point sites computed on the mode's
+:class:`~app.services.sources.TravelTimeSource`).
 :func:`result_to_json` is what the ``scenario-evaluation`` process stores: the
 :meth:`spatial.scenario.ScenarioResult.to_dict` summary plus ``metadata`` and the ``detail``
 (per-area before/after, who loses and gains, estate sites) from which
@@ -26,17 +27,17 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.reports import scenario_layers, scenario_report, to_csv, to_geopackage
-from app.services.estate_common import AREA_VINTAGE, clean, legacy_engine, records
-from app.services.networks import get_network
+from app.services.estate_common import AREA_VINTAGE, clean, estate_areas, records
 from app.services.register import cost_rate
 from app.services.scenarios import (
     ScenarioInputError,
-    area_table_of,
     baseline_sites,
     population_long,
     resolve_references,
 )
-from app.services.traveltimes import snap, stored_times
+from app.services.sources import NoNetworkError, TravelTimeSource
+from app.services.traveltimes import stored_metadata, travel_time_source
+from config.settings import Settings
 from spatial.kinds import KIND_PATTERN
 from spatial.modes import Mode
 from spatial.scenario import (
@@ -49,15 +50,16 @@ from spatial.scenario import (
     ScenarioResult,
     evaluate_scenario,
 )
-from spatial.traveltime import travel_time_array
 from store import estate as estate_store
 from store.access import Principal
 from store.connection import Database
+from store.traveltimes import stored_times
 
 __all__ = [
     "EvaluationParams",
     "ExportFormat",
     "evaluate",
+    "point_site_times",
     "render_export",
     "result_from_json",
     "result_to_json",
@@ -120,46 +122,68 @@ class EvaluationParams(BaseModel):
         return sorted(set(value))
 
 
-def _point_site_times(
-    db: Database, mode: str, areas: pd.DataFrame, points: pd.DataFrame
+def point_site_times(
+    source: TravelTimeSource, areas: pd.DataFrame, points: pd.DataFrame
 ) -> pd.DataFrame:
-    """Area → new point site times on the network of ``mode`` (``from_id, to_id, seconds``)."""
-    network = get_network(legacy_engine(db), mode)
-    origins = snap(network, areas.assign(key=np.arange(len(areas))), "key")
-    targets = snap(network, points, "site_id")
-    times = travel_time_array(network, origins, targets)
+    """Area → new point site times on ``source`` (``from_id, to_id, mode, seconds``).
+
+    ``areas``: ``code, x, y`` (representative points); ``points``: ``site_id, x, y``, all
+    EPSG:27700 metres. Unreached pairs are left out, as in the stored times.
+    """
+    times = source.times(areas, points).seconds
     ii, jj = np.nonzero(np.isfinite(times))
     return pd.DataFrame(
         {
             "from_id": areas["code"].to_numpy()[ii],
             "to_id": points["site_id"].to_numpy()[jj],
-            "mode": mode,
+            "mode": source.mode,
             "seconds": times[ii, jj],
         }
     )
 
 
+def _stored_model(db: Database, mode: Mode) -> dict[str, Any]:
+    """The model of ``mode``'s stored times (:func:`app.services.traveltimes.stored_metadata`);
+    when its data is no longer loaded, the mode and why."""
+    try:
+        return stored_metadata(db, mode)
+    except NoNetworkError as exc:
+        return {"mode": mode, "detail": str(exc)}
+
+
 def evaluate(
     db: Database,
+    settings: Settings,
     principal: Principal,
     definition: Mapping[str, Any],
     params: EvaluationParams,
     *,
     progress: Progress | None = None,
 ) -> tuple[ScenarioResult, dict[str, Any]]:
-    """Evaluate a stored scenario definition on stored travel times (plus new point sites).
+    """Evaluate a stored scenario definition on stored travel times (plus new point sites,
+    whose times are computed on :func:`app.services.traveltimes.travel_time_source` with
+    ``settings``).
 
-    Returns the result and metadata (cost rate used, data sources the caller may see).
+    Returns the result and metadata: cost rate used, data sources the caller may see and, per
+    mode, the model of the times (``travel_times``: the stored times' network load and
+    speeds or feed, and ``new_site_times`` for times computed now to new point sites).
+
+    Raises
+    ------
+    ScenarioInputError
+        When a reference is unknown, no visible site is of ``params.kinds``, a mode has no
+        stored times (or no data to compute new sites' times on), or the scenario does not
+        apply to the baseline.
     """
     scenario = Scenario.from_dict(definition)
     with db.connection() as conn:
         sites = estate_store.visible_sites(conn, principal)
         sources = estate_store.data_sources(conn, principal)
-    areas = area_table_of(db)
+        times = [
+            stored_times(conn, principal, mode=m, area_vintage=AREA_VINTAGE) for m in params.modes
+        ]
+    areas = estate_areas(db)
     rate = params.cost_per_m2 if params.cost_per_m2 is not None else cost_rate(db, principal)
-    # stored_times (travel-time service) still takes a SQLAlchemy connection.
-    with legacy_engine(db).connect() as legacy:
-        times = [stored_times(legacy, mode=m, area_vintage=AREA_VINTAGE) for m in params.modes]
     problems = resolve_references(scenario, sites)
     if problems:
         raise ScenarioInputError(problems)
@@ -178,6 +202,7 @@ def evaluate(
         and ch.y is not None
         and str(ch.site_id) not in visible_ids
     ]
+    models = {m: _stored_model(db, m) for m in params.modes}
     if new_points:
         pts = pd.DataFrame(
             {
@@ -189,7 +214,12 @@ def evaluate(
         for m in params.modes:
             if progress:
                 progress(30, f"computing {m} times to {len(pts)} new site(s) on the network")
-            tt = pd.concat([tt, _point_site_times(db, m, areas, pts)], ignore_index=True)
+            try:
+                source = travel_time_source(db, settings, m)
+            except NoNetworkError as exc:
+                raise ScenarioInputError([f"mode {m!r}: {exc}"]) from None
+            models[m]["new_site_times"] = source.metadata
+            tt = pd.concat([tt, point_site_times(source, areas, pts)], ignore_index=True)
     missing = [m for m in params.modes if not (tt["mode"] == m).any()]
     if missing:
         raise ScenarioInputError([f"no stored travel times for mode(s) {missing}"])
@@ -220,6 +250,7 @@ def evaluate(
         "kinds": list(params.kinds),
         "area_vintage": AREA_VINTAGE,
         "sources": [list(s) for s in sources],
+        "travel_times": models,
     }
     return result, meta
 

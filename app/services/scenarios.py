@@ -30,8 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.services.analysis import area_table
-from app.services.estate_common import AREA_VINTAGE, clean, legacy_engine
+from app.services.estate_common import clean, estate_areas
 from spatial.crs import wgs84_to_bng
 from spatial.kinds import KIND_PATTERN
 from spatial.scenario import (
@@ -311,12 +310,6 @@ def baseline_sites(sites: pd.DataFrame, kinds: Sequence[str] | None) -> pd.DataF
     )
 
 
-def area_table_of(db: Database) -> pd.DataFrame:
-    # area_table (analysis service) still takes a SQLAlchemy connection.
-    with legacy_engine(db).connect() as conn:
-        return area_table(conn, vintage=AREA_VINTAGE)
-
-
 def check_scenario(db: Database, principal: Principal, request: ScenarioRequest) -> Scenario:
     """The scenario of ``request``, its site references resolved among the sites
     ``principal`` may see and checked against them and the population table.
@@ -329,7 +322,7 @@ def check_scenario(db: Database, principal: Principal, request: ScenarioRequest)
         raise ScenarioInputError(exc.problems) from None
     with db.connection() as conn:
         sites = estate_store.visible_sites(conn, principal)
-    areas = area_table_of(db)
+    areas = estate_areas(db)
     problems = resolve_references(scenario, sites)
     if problems:
         raise ScenarioInputError(problems)

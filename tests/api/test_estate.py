@@ -20,16 +20,19 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, text
 
-from app.auth import create_api_key
 from app.main import create_app
+from app.services.traveltimes import travel_time_source
+from etl.datasets import load_dataset
 from spatial.colocation import SCORE_COMPONENTS
 from spatial.kinds import KIND_PATTERN
 from spatial.modes import ROAD_MODES
 from store.access import ANONYMOUS, Principal
-from store.connection import database
+from store.connection import Database, database
 from store.estate import data_sources
+from store.keys import create_api_key
+from store.sites import site_points
 from tests.api._support import auth, two_org_keys
-from tests.conftest import load_trafford, scratch_database, settings_for
+from tests.conftest import database_for, load_trafford, scratch_database, settings_for
 
 PROBLEM = "application/problem+json"
 #: The Trafford datasets this module loads (of ``TRAFFORD_BUNDLE``).
@@ -48,9 +51,14 @@ ASSET_LON, ASSET_LAT = -2.2905, 53.4625
 
 @pytest.fixture(scope="module")
 def trafford_url(data_dir: Path) -> Iterator[str]:
-    with scratch_database("locus_test_estate") as (url, engine):
-        load_trafford(engine, data_dir, only=DATASETS)
+    with scratch_database("locus_test_estate") as (url, _engine):
+        load_trafford(settings_for(url), data_dir, only=DATASETS)
         yield url
+
+
+@pytest.fixture(scope="module")
+def db(trafford_url: str) -> Database:
+    return database_for(trafford_url)
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +182,11 @@ def test_restricted_upload_is_seen_only_by_its_organisation(
         assert seen[other] == {"items": [], "hits": 0, "register": [], "tile": False}
 
 
-def test_reupload_keeps_asset_ids_and_reports_changes(client: TestClient, engine: Engine) -> None:
+def test_reupload_keeps_asset_ids_and_reports_changes(
+    client: TestClient, engine: Engine, db: Database
+) -> None:
     """Without asset_id, assets are matched on name and postcode, not on their row."""
-    key = create_api_key(engine, "depots-org", "analyst")
+    key = create_api_key(db, "depots-org", "analyst")
 
     def upload(lines: list[str]) -> dict[str, Any]:
         body = "name,kind,owner_type,gia_m2,lon,lat,postcode\n" + "\n".join(lines) + "\n"
@@ -459,12 +469,12 @@ def test_anonymous_upload_in_a_local_demo_needs_an_organisation_key(trafford_url
 
 
 def test_report_data_sources_list_only_visible_uploads(
-    client: TestClient, engine: Engine, trafford_url: str
+    client: TestClient, db: Database, trafford_url: str
 ) -> None:
     """A restricted upload's file name and organisation appear in its organisation's report
     sources only, never in an anonymous or another organisation's report."""
-    key = create_api_key(engine, "sources-org", "analyst")
-    other = create_api_key(engine, "other-org", "viewer")
+    key = create_api_key(db, "sources-org", "analyst")
+    other = create_api_key(db, "other-org", "viewer")
     body = (
         "asset_id,name,kind,owner_type,gia_m2,lon,lat\n"
         f"S1,Secret hub,council_building,council,700,{ASSET_LON},{ASSET_LAT}\n"
@@ -504,3 +514,72 @@ def test_report_data_sources_list_only_visible_uploads(
         assert "Data sources" in theirs.text
         assert "secret-estate-plan.csv" not in theirs.text
         assert "sources-org" not in theirs.text
+
+
+# ------------------------------------------------------------------------------- network runs
+#: Assets in Oakham (Rutland) of two owners: a freehold host and a surgery a few hundred metres
+#: away, and a depot in Uppingham, 9 km south (beyond any 10-minute walk).
+OAKHAM_ASSETS = (
+    "asset_id,name,kind,owner,owner_type,tenure,gia_m2,lon,lat\n"
+    "H1,Oakham hub,council_building,Rutland County Council,council,freehold,1500,"
+    "-0.7275,52.6700\n"
+    "G1,Oakham surgery,gp_practice,Oakham Medical Practice,gp_practice,leasehold,600,"
+    "-0.7310,52.6688\n"
+    "D1,Uppingham depot,council_building,Uppingham Town Council,council,freehold,300,"
+    "-0.7236,52.5870\n"
+)
+
+
+@pytest.fixture(scope="module")
+def network_url(data_dir: Path) -> Iterator[str]:
+    """A database holding only the Rutland road network (no areas, no register)."""
+    with scratch_database("locus_test_estate_net") as (url, _engine):
+        load_dataset(
+            settings_for(url), "osm-network", data_dir / "rutland" / "rutland_2022-07-20.osm.pbf"
+        )
+        yield url
+
+
+def test_network_colocation_runs_on_the_travel_time_source(network_url: str) -> None:
+    """A walk run finds the Oakham cluster on the road network, states the network it ran on,
+    and every member's separation is its walk time to the host on that network (the smaller
+    direction); the restricted upload's cluster is its organisation's only."""
+    settings = settings_for(network_url)
+    db = database_for(network_url)
+    key = create_api_key(db, "hub-org", "analyst")
+    params: dict[str, str | int] = {"mode": "walk", "minutes": 10}
+    with TestClient(create_app(settings)) as c:
+        up = c.post(
+            "/estate/assets",
+            files={"file": ("oakham.csv", OAKHAM_ASSETS.encode(), "text/csv")},
+            data={"restricted": "true"},
+            headers=auth(key),
+        )
+        assert up.status_code == 201, up.text
+        r = c.get("/estate/colocation", params=params, headers=auth(key))
+        anonymous = c.get("/estate/colocation", params=params)
+    assert r.status_code == 200, r.text
+    # Anonymous callers see none of the restricted sites: nothing to cluster.
+    assert anonymous.status_code == 400, anonymous.text
+    assert anonymous.json()["detail"] == "no located sites match the filters"
+    body = r.json()
+    meta = body["metadata"]
+    assert (meta["method"], meta["mode"], meta["threshold"]) == ("network", "walk", 600.0)
+    source = travel_time_source(db, settings, "walk")
+    assert meta["travel_times"]["network_load_id"] == source.load_id
+    assert meta["travel_times"]["walk_speed_kmh"] == settings.travel.walk_speed_kmh
+    assert body["numberMatched"] == 1
+    (cluster,) = body["clusters"]
+    names = {m["name"]: m for m in cluster["members"]}
+    assert set(names) == {"Oakham hub", "Oakham surgery"}
+    assert names["Oakham hub"]["is_seed"]
+    with db.connection() as conn:
+        where = site_points(conn, Principal("hub-org", "analyst")).set_index("name")
+    host = where.loc[["Oakham hub"], ["x", "y"]]
+    surgery = where.loc[["Oakham surgery"], ["x", "y"]]
+    walk = min(
+        float(source.times(host, surgery).seconds[0, 0]),
+        float(source.times(surgery, host).seconds[0, 0]),
+    )
+    assert 0 < walk <= 600.0
+    assert names["Oakham surgery"]["separation"] == pytest.approx(walk, abs=0.5)

@@ -47,6 +47,19 @@ def client(rutland_env: str) -> Iterator[TestClient]:
         yield c
 
 
+def _network_load(engine: Engine) -> int:
+    """The active road network load of the Rutland database."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT id FROM data_loads WHERE dataset = 'osm-network' "
+                    "AND status = 'active' ORDER BY id DESC LIMIT 1"
+                )
+            ).scalar_one()
+        )
+
+
 def _practice_times(engine: Engine) -> dict[str, dict[str, float]]:
     """area code → {ODS code: drive seconds} from the stored matrix."""
     with engine.connect() as conn:
@@ -214,6 +227,12 @@ def test_closing_uppingham_loses_exactly_the_people_pushed_beyond_the_threshold(
     for a in areas:
         assert a["baseline_s"] == pytest.approx(min(times[a["area_code"]].values()))
     assert results["metadata"]["scenario_id"] > 0
+    # The result states the model its stored times were computed on (network load, speeds).
+    model = results["metadata"]["travel_times"]["drive"]
+    assert model["mode"] == "drive"
+    assert model["network_load_id"] == _network_load(rutland_engine)
+    assert model["walk_speed_kmh"] > 0
+    assert "new_site_times" not in model
     estate = {r["metric"]: r["value"] for r in results["estate"]}
     assert estate["receipt rate (£/ha)"] == 500_000
 
@@ -261,6 +280,7 @@ def test_new_hub_at_a_point_through_the_worker_and_compare(
     keys: dict[str, str],
     closing_job: tuple[str, dict[str, Any]],
     threshold_min: float,
+    rutland_engine: Engine,
 ) -> None:
     saved = _save(
         client,
@@ -311,6 +331,10 @@ def test_new_hub_at_a_point_through_the_worker_and_compare(
     assert any(a["scenario_site"] == "new-hub" for a in areas)
     estate = {e["metric"]: e["value"] for e in res["estate"]}
     assert estate["floor area added (m²)"] == 900
+    # The new hub's times were computed now, on the active drive network, and say so.
+    computed = res["metadata"]["travel_times"]["drive"]["new_site_times"]
+    assert computed["mode"] == "drive"
+    assert computed["network_load_id"] == _network_load(rutland_engine)
 
     first_id, first = closing_job
     cmp = client.get(
