@@ -6,8 +6,9 @@ measure to ``attributes``. This module is the only code that knows ERIC's header
 running cost is the sum of :data:`RUNNING_COSTS` (the one definition, with the reason for
 what it leaves out), and the measures :mod:`spatial.estate` derives figures from are stored
 under the keys it names (:data:`ESTATE_ATTRIBUTES`). ERIC has no coordinates: sites listed
-in the PFI Data sheet get its postcode, and :func:`etl.datasets.locate_sites` places the rest by the ``postcodes`` table or
-by the name of an OSM hospital/clinic, reporting whatever stays unlocated.
+in the PFI Data sheet get its postcode, and :func:`etl.datasets.locate_sites` places the
+rest by the ``postcodes`` table or by the name of an OSM hospital/clinic, reporting
+whatever stays unlocated.
 """
 
 from __future__ import annotations
