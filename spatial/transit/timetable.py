@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from pyproj import Transformer
+
+from spatial.crs import wgs84_to_bng
 
 DAY_S = 86_400
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -152,18 +152,13 @@ def active_services(
     return active
 
 
-@lru_cache(maxsize=1)
-def _to_bng() -> Transformer:
-    return Transformer.from_crs(4326, 27700, always_xy=True)
-
-
 def _stop_xy(stops: pd.DataFrame) -> tuple[FloatArray, FloatArray]:
     if {"x", "y"} <= set(stops.columns):
         return (
             stops["x"].to_numpy(dtype=np.float64),
             stops["y"].to_numpy(dtype=np.float64),
         )
-    x, y = _to_bng().transform(
+    x, y = wgs84_to_bng(
         pd.to_numeric(stops["stop_lon"]).to_numpy(dtype=np.float64),
         pd.to_numeric(stops["stop_lat"]).to_numpy(dtype=np.float64),
     )
