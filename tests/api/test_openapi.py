@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
-from sqlalchemy import create_engine
 
-from app.auth import create_api_key
 from app.guards import check_json_body
 from app.schemas import ogc
 from app.schemas.common import MAX_JSON_BYTES, MAX_JSON_DEPTH, Problem
 from app.schemas.processes import JobStatus
 from app.services.scenarios import ScenarioRecord
 from app.services.scenarios import ScenarioRequest as ScenarioCreate
+from store.keys import create_api_key
 from tests.api._support import auth
+from tests.conftest import database_for
 
 PROBLEM = "application/problem+json"
 #: Success responses that carry no body by definition.
@@ -55,12 +55,8 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
 
 
 @pytest.fixture(scope="module")
-def analyst(api_database_url: str) -> Iterator[str]:
-    engine = create_engine(api_database_url)
-    try:
-        yield create_api_key(engine, "openapi-test-org", "analyst")
-    finally:
-        engine.dispose()
+def analyst(api_database_url: str) -> str:
+    return create_api_key(database_for(api_database_url), "openapi-test-org", "analyst")
 
 
 def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

@@ -22,10 +22,7 @@ import psycopg
 import pytest
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import create_engine
 
-from app.auth import create_api_key
-from app.db import engine_for
 from app.jobs.processes import REGISTRY
 from app.jobs.registry import Process, RunContext
 from app.reports import render_pdf
@@ -33,21 +30,22 @@ from config.settings import load_settings
 from store import results as store_results
 from store.access import ANONYMOUS, Principal
 from store.connection import close_databases, database
+from store.keys import create_api_key
 from tests.api._support import auth, client, run_here, wait_for, worker
+from tests.conftest import database_for
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture(scope="module")
 def keys(db_url: str) -> dict[str, str]:
-    engine = create_engine(db_url)
+    db = database_for(db_url)
     made = {
-        "a_analyst": create_api_key(engine, "org-a", "analyst"),
-        "a_viewer": create_api_key(engine, "org-a", "viewer"),
-        "a_admin": create_api_key(engine, "org-a", "admin"),
-        "b_analyst": create_api_key(engine, "org-b", "analyst"),
+        "a_analyst": create_api_key(db, "org-a", "analyst"),
+        "a_viewer": create_api_key(db, "org-a", "viewer"),
+        "a_admin": create_api_key(db, "org-a", "admin"),
+        "b_analyst": create_api_key(db, "org-b", "analyst"),
     }
-    engine.dispose()
     return made
 
 
@@ -252,7 +250,6 @@ def hub_data(db_url: str) -> Iterator[list[int]]:
                 )
     yield sites
     # the pools execute_job used in this process
-    engine_for(db_url).dispose()
     close_databases(db_url)
 
 

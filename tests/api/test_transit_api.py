@@ -22,15 +22,21 @@ import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from app.db import engine_for
 from app.demo import ISLE_OF_WIGHT_BUNDLE, load_demo
 from app.main import create_app
 from spatial.crs import bng_to_wgs84
 from spatial.transit import transit_travel_time_matrix
 from store.connection import close_databases
+from store.keys import create_api_key
 from tests.api._support import auth, two_org_keys
 from tests.api.test_analysis_visibility import mentions, restricted_site
-from tests.conftest import database_env, gtfs_timetable, scratch_database, settings_for
+from tests.conftest import (
+    database_env,
+    database_for,
+    gtfs_timetable,
+    scratch_database,
+    settings_for,
+)
 
 PROBLEM = "application/problem+json"
 IOW_CENSUS_TOTAL = 140_463  # the 89 IoW LSOAs in the Census 2021 table
@@ -46,10 +52,10 @@ WALK: dict[str, Any] = {
 def iow(data_dir: Path) -> Iterator[tuple[str, Engine]]:
     with scratch_database("locus_test_transit") as (url, engine), database_env(url):
         try:
-            load_demo(engine=engine, data_dir=data_dir, bundle=ISLE_OF_WIGHT_BUNDLE)
+            load_demo(settings_for(url), data_dir=data_dir, bundle=ISLE_OF_WIGHT_BUNDLE)
             yield url, engine
         finally:
-            engine_for(url).dispose()
+            close_databases(url)
             close_databases(url)
 
 
@@ -255,12 +261,11 @@ def test_unsupported_modes_are_problems(api: TestClient) -> None:
 
 
 def test_hub_siting_by_transit(iow: tuple[str, Engine]) -> None:
-    from app.auth import create_api_key
     from app.jobs.tasks import execute_job
     from tests.api._support import auth, client
 
     _, engine = iow
-    key = create_api_key(engine, "org-iow", "analyst")
+    key = create_api_key(database_for(iow[0]), "org-iow", "analyst")
     with client() as c:
         r = c.post(
             "/processes/hub-siting/execution",
