@@ -336,6 +336,7 @@ async def colocation(
     "/estate/colocation/report",
     summary="Co-location report (html, pdf) or export (gpkg, csv as zip) of the top clusters",
     response_model=None,
+    response_class=Response,
     openapi_extra=_COLOCATION_QUERY,
     responses={
         200: {

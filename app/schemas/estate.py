@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from app.schemas.common import ResponseModel, Scalar
+from app.schemas.common import Metadata, ResponseModel, Scalar
 from spatial.modes import Mode
 
 __all__ = [
@@ -200,6 +200,9 @@ class ColocationMetadata(ResponseModel):
     score_formula: str
     host_tenures: list[str]
     notes: list[str]
+    travel_times: Metadata | None = Field(
+        default=None, description="network runs: the travel model (network load, speeds)"
+    )
 
 
 class Colocation(ResponseModel):

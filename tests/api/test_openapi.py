@@ -327,5 +327,6 @@ def test_the_rule_without_http() -> None:
         ScenarioCreate.model_validate(
             {"name": "a", "changes": [{"type": "change_capacity", "site_id": 1, "capacity": 1e309}]}
         )
-    assert caught.value.errors()[0]["loc"][-1] == "capacity"
+    assert caught.value.errors()[0]["loc"] == ("changes",)
+    assert "change 1 (change_capacity): capacity" in caught.value.errors()[0]["msg"]
     assert "finite" in caught.value.errors()[0]["msg"]

@@ -40,12 +40,6 @@ def gtfs_scratch() -> Iterator[tuple[str, Engine]]:
 
 
 @pytest.fixture(scope="module")
-def gtfs_engine(gtfs_scratch: tuple[str, Engine]) -> Engine:
-    """For the app's timetable functions, which still take an engine."""
-    return gtfs_scratch[1]
-
-
-@pytest.fixture(scope="module")
 def gtfs_settings(gtfs_scratch: tuple[str, Engine]) -> Settings:
     return settings_for(gtfs_scratch[0])
 
@@ -60,13 +54,13 @@ def _checksums(db: Database) -> dict[str, str]:
         return {t: table_checksum(conn, t) for t in (*TABLES, "data_loads")}
 
 
-def test_no_feed_is_a_clear_error(gtfs_engine: Engine) -> None:
+def test_no_feed_is_a_clear_error(gtfs_db: Database, gtfs_settings: Settings) -> None:
     with pytest.raises(transit.NoFeedError, match="locus load gtfs"):
-        transit.require_feed(gtfs_engine)
+        transit.require_feed(gtfs_db, gtfs_settings)
 
 
 def test_real_feed_loads_and_rebuilds_the_timetable(
-    gtfs_engine: Engine, gtfs_settings: Settings, gtfs_db: Database, data_dir: Path
+    gtfs_settings: Settings, gtfs_db: Database, data_dir: Path
 ) -> None:
     summary = load_dataset(gtfs_settings, "gtfs", data_dir / FEED, region=IOW)
     assert summary.status == "loaded"
@@ -89,9 +83,9 @@ def test_real_feed_loads_and_rebuilds_the_timetable(
     assert {a["agency_name"] for a in feed.agencies} == {"more Bus", "Southern Vectis", "FYTBus"}
 
     # Default service date: first Tuesday on or after 2018-05-07 (a Monday).
-    active = transit.require_feed(gtfs_engine)
+    active = transit.require_feed(gtfs_db, gtfs_settings)
     assert active.service_date == dt.date(2018, 5, 8)
-    _, from_db = transit.get_timetable(gtfs_engine, active)
+    _, from_db = transit.get_timetable(gtfs_db, gtfs_settings, active)
     from_file = gtfs_timetable(data_dir / FEED, active.service_date)
     assert from_db.n_trips == from_file.n_trips == 24
     assert from_db.n_patterns == from_file.n_patterns

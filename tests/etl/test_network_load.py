@@ -16,6 +16,7 @@ from config.settings import Settings
 from etl.datasets import load_dataset
 from etl.loading import LoadError
 from etl.osm import read_osm
+from spatial.modes import ROAD_MODES
 from spatial.network import build_network
 from store.connection import Database, close_databases, database
 from store.loads import load_metadata, table_checksum
@@ -38,12 +39,6 @@ def scratch() -> Iterator[tuple[str, Engine]]:
 
 
 @pytest.fixture(scope="module")
-def engine(scratch: tuple[str, Engine]) -> Engine:
-    """For :func:`app.services.networks.get_network`, which still takes an engine."""
-    return scratch[1]
-
-
-@pytest.fixture(scope="module")
 def settings(scratch: tuple[str, Engine]) -> Settings:
     return settings_for(scratch[0])
 
@@ -63,13 +58,13 @@ def _counts(db: Database) -> dict[tuple[str, str], int]:
 
 
 def test_2018_then_2022_leaves_exactly_the_2022_network(
-    engine: Engine, settings: Settings, db: Database, data_dir: Path
+    settings: Settings, db: Database, data_dir: Path
 ) -> None:
     old = load_dataset(settings, "osm-network", data_dir / OLD)
     assert old.status == "loaded"
     assert old.vintage == "2018-02-27"
     old_counts = _counts(db)
-    old_drive = get_network(engine, "drive")
+    old_drive = get_network(db, "drive", cache_dir=settings.paths.cache_dir)
     assert old_drive.metadata["network_load_id"] == old.load_id
 
     new = load_dataset(settings, "osm-network", data_dir / NEW)
@@ -80,7 +75,7 @@ def test_2018_then_2022_leaves_exactly_the_2022_network(
 
     # Exactly the 2022 network: the same graphs as built directly from the 2022 file.
     extract = read_osm(data_dir / NEW)
-    for mode in ("drive", "walk", "cycle"):
+    for mode in ROAD_MODES:
         net = build_network(extract.ways, extract.nodes, mode=mode)
         assert counts[("nodes", mode)] == net.n_nodes
         assert counts[("edges", mode)] == net.n_segments
@@ -100,7 +95,7 @@ def test_2018_then_2022_leaves_exactly_the_2022_network(
         (new.load_id, "active", "2022-07-20"),
     ]
     # The cached routing graph follows the network load: rebuilt for the new one.
-    drive = get_network(engine, "drive")
+    drive = get_network(db, "drive", cache_dir=settings.paths.cache_dir)
     assert drive.metadata["network_load_id"] == new.load_id
     assert drive.n_nodes == counts[("nodes", "drive")]
 
