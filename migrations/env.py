@@ -9,11 +9,11 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-from app.settings import get_settings
+from config.settings import get_settings
 
 
 def _url() -> str:
-    return context.config.attributes.get("database_url") or get_settings().database_url
+    return context.config.attributes.get("database_url") or get_settings().database.url
 
 
 def run_migrations_offline() -> None:

@@ -38,7 +38,7 @@ KindQuery = Annotated[
 
 
 def _engine(request: Request) -> Any:
-    return engine_for(request.app.state.settings.database_url)
+    return engine_for(request.app.state.settings.database.url)
 
 
 async def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:

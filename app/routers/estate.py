@@ -56,7 +56,7 @@ AnalystDep = Annotated[Principal, require_role("analyst")]
 
 
 def _engine(request: Request) -> Any:
-    return engine_for(request.app.state.settings.database_url)
+    return engine_for(request.app.state.settings.database.url)
 
 
 def _list(value: str | None, parameter: str, pattern: str = _KIND) -> tuple[str, ...]:
