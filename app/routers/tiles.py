@@ -142,8 +142,8 @@ def response_cache(request: Request) -> TileCache | None:
     """The process's response cache (``LOCUS_TILE_CACHE_MB``; None when set to 0)."""
     settings = request.app.state.settings
     cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
-    if cache is None and settings.tile_cache_mb > 0:
-        cache = request.app.state.tile_cache = TileCache(int(settings.tile_cache_mb * 2**20))
+    if cache is None and settings.api.tile_cache_mb > 0:
+        cache = request.app.state.tile_cache = TileCache(int(settings.api.tile_cache_mb * 2**20))
     return cache
 
 
