@@ -18,8 +18,8 @@ setup:
 serve:
 	locus serve
 
-lint:
-	ruff check . && ruff format --check . && mypy
+lint: ## ruff, ruff format --check, mypy and the import-linter contracts (as CI runs them)
+	scripts/lint.sh
 
 bench:
 	.venv/bin/pip install -q -e '.[dev,bench]'

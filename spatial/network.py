@@ -57,6 +57,7 @@ from scipy.sparse.csgraph import connected_components
 __all__ = [
     "DEFAULT_DRIVE_SPEEDS_MPH",
     "MPH",
+    "ContractionHierarchy",
     "Mode",
     "Network",
     "SnappedPoints",
@@ -293,6 +294,73 @@ class SnappedPoints:
 
 
 @dataclass
+class ContractionHierarchy:
+    """A contraction hierarchy in rank order (flat CSR arrays).
+
+    Built and queried by :mod:`spatial.traveltime` (``build_ch``); defined here because a
+    :class:`Network` caches its hierarchy and saves it with itself.
+
+    Attributes
+    ----------
+    rank : numpy.ndarray of int64
+        Rank of each original node (0 = contracted first).
+    order : numpy.ndarray of int64
+        Original node id of each rank (inverse of ``rank``).
+    up_ptr, up_adj, up_w : numpy.ndarray
+        Upward graph: edges ``r -> h`` with ``h > r`` (rank ids), seconds.
+    dn_ptr, dn_adj, dn_w : numpy.ndarray
+        Downward graph stored at the lower end: for node ``r``, edges ``h -> r`` with
+        ``h > r``, seconds.
+    build_seconds : float
+        Wall time of the preprocessing, seconds.
+    """
+
+    rank: IntArray
+    order: IntArray
+    up_ptr: IntArray
+    up_adj: IntArray
+    up_w: FloatArray
+    dn_ptr: IntArray
+    dn_adj: IntArray
+    dn_w: FloatArray
+    build_seconds: float = 0.0
+
+    @property
+    def n_shortcut_edges(self) -> int:
+        """Number of edges in the hierarchy (original + shortcuts)."""
+        return len(self.up_adj) + len(self.dn_adj)
+
+    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
+        """Arrays for caching with :meth:`Network.save`."""
+        return {
+            "rank": self.rank,
+            "order": self.order,
+            "up_ptr": self.up_ptr,
+            "up_adj": self.up_adj,
+            "up_w": self.up_w,
+            "dn_ptr": self.dn_ptr,
+            "dn_adj": self.dn_adj,
+            "dn_w": self.dn_w,
+            "build_seconds": np.array(self.build_seconds),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, npt.NDArray[Any]]) -> ContractionHierarchy:
+        """Inverse of :meth:`to_arrays`."""
+        return cls(
+            rank=a["rank"],
+            order=a["order"],
+            up_ptr=a["up_ptr"],
+            up_adj=a["up_adj"],
+            up_w=a["up_w"],
+            dn_ptr=a["dn_ptr"],
+            dn_adj=a["dn_adj"],
+            dn_w=a["dn_w"],
+            build_seconds=float(a["build_seconds"]),
+        )
+
+
+@dataclass
 class Network:
     """A directed road graph for one mode, as flat arrays (EPSG:27700, seconds, metres).
 
@@ -341,7 +409,7 @@ class Network:
     indices: IntArray = field(init=False)
     weights: FloatArray = field(init=False)
     csr_edge: IntArray = field(init=False)
-    _ch: Any = field(init=False, default=None, repr=False)
+    _ch: ContractionHierarchy | None = field(init=False, default=None, repr=False)
     _tree: Any = field(init=False, default=None, repr=False)
     cache: dict[Any, Any] = field(init=False, default_factory=dict, repr=False)
 
@@ -481,8 +549,6 @@ class Network:
             )
             ch_keys = [k for k in z.files if k.startswith("ch_")]
             if ch_keys:
-                from spatial.traveltime import ContractionHierarchy
-
                 net._ch = ContractionHierarchy.from_arrays({k[3:]: z[k] for k in ch_keys})
         return net
 

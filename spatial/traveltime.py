@@ -33,8 +33,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+# ContractionHierarchy is defined with the Network that caches and saves it (so network does
+# not import this module); it is re-exported here, where it is built and queried.
 from spatial import _ch_kernels as _k
-from spatial.network import Network, SnappedPoints
+from spatial.network import ContractionHierarchy, Network, SnappedPoints
 
 __all__ = [
     "ContractionHierarchy",
@@ -51,70 +53,6 @@ IntArray = npt.NDArray[np.int64]
 Locations = SnappedPoints | npt.ArrayLike
 #: Matrices with fewer origins than this run their forward searches on the calling thread.
 _SERIAL_BELOW = 128
-
-
-@dataclass
-class ContractionHierarchy:
-    """A contraction hierarchy in rank order (flat CSR arrays).
-
-    Attributes
-    ----------
-    rank : numpy.ndarray of int64
-        Rank of each original node (0 = contracted first).
-    order : numpy.ndarray of int64
-        Original node id of each rank (inverse of ``rank``).
-    up_ptr, up_adj, up_w : numpy.ndarray
-        Upward graph: edges ``r -> h`` with ``h > r`` (rank ids), seconds.
-    dn_ptr, dn_adj, dn_w : numpy.ndarray
-        Downward graph stored at the lower end: for node ``r``, edges ``h -> r`` with
-        ``h > r``, seconds.
-    build_seconds : float
-        Wall time of the preprocessing, seconds.
-    """
-
-    rank: IntArray
-    order: IntArray
-    up_ptr: IntArray
-    up_adj: IntArray
-    up_w: FloatArray
-    dn_ptr: IntArray
-    dn_adj: IntArray
-    dn_w: FloatArray
-    build_seconds: float = 0.0
-
-    @property
-    def n_shortcut_edges(self) -> int:
-        """Number of edges in the hierarchy (original + shortcuts)."""
-        return len(self.up_adj) + len(self.dn_adj)
-
-    def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
-        """Arrays for caching with :meth:`Network.save`."""
-        return {
-            "rank": self.rank,
-            "order": self.order,
-            "up_ptr": self.up_ptr,
-            "up_adj": self.up_adj,
-            "up_w": self.up_w,
-            "dn_ptr": self.dn_ptr,
-            "dn_adj": self.dn_adj,
-            "dn_w": self.dn_w,
-            "build_seconds": np.array(self.build_seconds),
-        }
-
-    @classmethod
-    def from_arrays(cls, a: dict[str, npt.NDArray[Any]]) -> ContractionHierarchy:
-        """Inverse of :meth:`to_arrays`."""
-        return cls(
-            rank=a["rank"],
-            order=a["order"],
-            up_ptr=a["up_ptr"],
-            up_adj=a["up_adj"],
-            up_w=a["up_w"],
-            dn_ptr=a["dn_ptr"],
-            dn_adj=a["dn_adj"],
-            dn_w=a["dn_w"],
-            build_seconds=float(a["build_seconds"]),
-        )
 
 
 def _csr(
@@ -150,9 +88,8 @@ def build_ch(
     -------
     ContractionHierarchy
     """
-    cached = network._ch
-    if isinstance(cached, ContractionHierarchy):
-        return cached
+    if network._ch is not None:
+        return network._ch
     t0 = time.perf_counter()
     n = network.n_nodes
     s = network.edge_source

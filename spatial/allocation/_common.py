@@ -23,9 +23,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
+from spatial.allocation._arrays import BoolArray as BoolArray
+from spatial.allocation._arrays import FloatArray as FloatArray
+from spatial.allocation._arrays import IntArray as IntArray
+from spatial.allocation._kernels import nearest_open
 
 #: Dense matrices above this many cells are not kept (sparse lists only).
 _DENSE_LIMIT = 20_000_000
@@ -145,8 +146,6 @@ class Instance:
 
     def evaluate(self, open_mask: BoolArray) -> tuple[IntArray, FloatArray]:
         """Nearest open site and its cost for every demand point (``-1``/``inf`` if none)."""
-        from spatial.allocation._kernels import nearest_open
-
         site, cost = nearest_open(self.indptr, self.sites, self.costs, open_mask)
         missing = np.flatnonzero(site < 0)
         if missing.size and self.fallback is not None and np.isfinite(self.tail[missing]).any():

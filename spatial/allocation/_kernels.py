@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from spatial.allocation._common import BoolArray, FloatArray, IntArray
+from spatial.allocation._arrays import BoolArray, FloatArray, IntArray
 
 
 @njit(cache=True)

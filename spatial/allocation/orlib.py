@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from spatial.allocation._common import FloatArray
+from spatial.allocation._arrays import FloatArray
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,17 @@ from tests.conftest import scratch_database, settings_for
 FAST_KMH = 6.0
 DEMO_KMH = 4.8
 #: What stored walk times need: areas, sites located by postcode, and the road network.
-DATASETS = ("lsoa21", "msoa21", "codepoint", "gp-practices", "osm-network")
+DATASETS = ("lsoa21", "lsoa11", "msoa21", "codepoint", "gp-practices", "osm-network")
 
 
 def _walk_times(url: str) -> pd.DataFrame:
     """Stored walk times keyed by area code and the site's source id (ids differ by database)."""
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
         rows = conn.execute(
-            "SELECT t.area_code, s.source_id, t.seconds FROM travel_times t "
+            "SELECT t.area_code, t.area_vintage, s.source_id, t.seconds FROM travel_times t "
             "JOIN sites s ON s.id = t.site_id WHERE t.mode = 'walk' AND s.kind = 'gp_practice'"
         ).fetchall()
-    return pd.DataFrame(rows, columns=["area_code", "source_id", "seconds"])
+    return pd.DataFrame(rows, columns=["area_code", "area_vintage", "source_id", "seconds"])
 
 
 def _at(settings: Settings, walk_kmh: float) -> Settings:
@@ -64,8 +64,10 @@ def fast_url(data_dir: Path) -> Iterator[str]:
 def test_stored_walk_times_scale_with_the_walking_speed(fast_url: str, rutland_db_url: str) -> None:
     fast = _walk_times(fast_url)
     demo = _walk_times(rutland_db_url)
-    both = fast.merge(demo, on=["area_code", "source_id"], suffixes=("_fast", "_demo"))
-    # Every pair of the demo is there (LSOAs and MSOAs x 4 Rutland practices), no more.
+    both = fast.merge(
+        demo, on=["area_code", "area_vintage", "source_id"], suffixes=("_fast", "_demo")
+    )
+    # Every pair of the demo is there (LSOA 2011/2021, MSOA x 4 Rutland practices), no more.
     assert len(both) == len(demo) == len(fast) > 0
     ratio = both["seconds_fast"] / both["seconds_demo"]
     # Network legs and the access legs both walk at the setting: the whole time scales.

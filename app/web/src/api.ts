@@ -1,19 +1,93 @@
-// Typed access to the Locus HTTP API (notes/api_contract.md). Every error the API returns is
-// RFC 9457 problem+json; `ApiError` carries its title, detail and offending parameter so the UI
-// can say what was wrong instead of logging to the console.
+// Typed access to the Locus HTTP API. The types come from the service's OpenAPI document:
+// `npm run gen:api` (part of `npm run build`) writes src/api-types.ts with openapi-typescript
+// from `python -m app.openapi_dump`, so they are never written by hand. Where a route still
+// describes its body only as "an object", the shape the client relies on is stated here as a
+// fallback and replaced by the generated type as soon as the route declares one. Every error
+// the API returns is RFC 9457 problem+json; `ApiError` carries its title, detail and offending
+// parameter so the UI can say what was wrong instead of logging to the console.
 
-export type Mode = "drive" | "walk" | "cycle" | "transit";
-export const MODES: Mode[] = ["drive", "walk", "cycle", "transit"];
-/** The modes the server has data for (road networks, a GTFS feed). */
-export const modes = () => getJson<{ modes: Mode[] }>("/analysis/modes");
+import type { components, paths } from "./api-types";
 
-export interface Problem {
+// ---- types from the OpenAPI -------------------------------------------------------------------
+
+type Schemas = components["schemas"];
+
+/** The JSON body of a successful GET of `P`, as the OpenAPI declares it. */
+type GetJson<P extends keyof paths> = paths[P] extends {
+  get: { responses: { 200: { content: { "application/json": infer Body } } } };
+}
+  ? Body
+  : never;
+
+/** The query parameters of a GET of `P`. */
+type GetQuery<P extends keyof paths> = paths[P] extends { get: { parameters: { query?: infer Q } } }
+  ? NonNullable<Q>
+  : never;
+
+/** The generated body of GET `P`; `Fallback` while the route declares no model (a plain
+ * `dict` in the service: an index signature here) or does not exist yet. */
+type Body<P extends string, Fallback> = P extends keyof paths
+  ? string extends keyof GetJson<P>
+    ? Fallback
+    : GetJson<P>
+  : Fallback;
+
+/** A travel mode, as the routes' `mode` parameter declares it. */
+export type Mode = NonNullable<GetQuery<"/analysis/nearest">["mode"]>;
+
+/** A mode the server has data for, with its label (from `/analysis/modes`). */
+export interface ModeInfo {
+  mode: Mode;
+  label: string;
+}
+
+/** Kinds of site present, with their labels and counts (from `/analysis/kinds`). */
+export interface KindInfo {
+  kind: string;
+  label: string;
+  count: number;
+}
+
+const titleCase = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** One entry of `/analysis/modes`: a mode name, or an object naming the mode and its label
+ * (entries marked unavailable are dropped). */
+function modeInfo(entry: unknown): ModeInfo[] {
+  if (typeof entry === "string") return [{ mode: entry as Mode, label: titleCase(entry) }];
+  if (!entry || typeof entry !== "object") return [];
+  const e = entry as { mode?: unknown; id?: unknown; label?: unknown; available?: unknown };
+  const mode = typeof e.mode === "string" ? e.mode : typeof e.id === "string" ? e.id : null;
+  if (mode === null || e.available === false) return [];
+  return [{ mode: mode as Mode, label: typeof e.label === "string" ? e.label : titleCase(mode) }];
+}
+
+/** The modes the server has data for (road networks, a GTFS feed), in its order. */
+export async function modes(): Promise<ModeInfo[]> {
+  const body = await getJson<Body<"/analysis/modes", { modes: unknown[] }>>("/analysis/modes");
+  const list: unknown = (body as { modes?: unknown }).modes;
+  return Array.isArray(list) ? list.flatMap(modeInfo) : [];
+}
+
+/** The kinds of site with their labels, or `null` when the server has no `/analysis/kinds`. */
+export async function kinds(): Promise<KindInfo[] | null> {
+  try {
+    const body = await getJson<Body<"/analysis/kinds", { kinds: KindInfo[] }>>("/analysis/kinds");
+    return (body as { kinds: KindInfo[] }).kinds;
+  } catch (err) {
+    if (err instanceof ApiError && (err.status === 404 || err.status === 405)) return null;
+    throw err;
+  }
+}
+
+interface ProblemFallback {
   type?: string;
   title?: string;
   status?: number;
   detail?: string;
   parameter?: string;
 }
+
+export type Problem = Schemas extends { Problem: infer P } ? P & ProblemFallback : ProblemFallback;
 
 export class ApiError extends Error {
   readonly status: number;
@@ -32,7 +106,7 @@ async function readProblem(res: Response): Promise<Problem> {
   } catch {
     // not JSON: fall through
   }
-  return { status: res.status, title: res.statusText };
+  return { status: res.status, title: res.statusText } as Problem;
 }
 
 export async function getJson<T>(path: string, init?: RequestInit): Promise<T> {
@@ -101,40 +175,42 @@ export const items = <P>(collection: string, params: Record<string, string | num
 export const item = <P>(collection: string, fid: string | number) =>
   getJson<Feature<P>>(`/collections/${collection}/items/${encodeURIComponent(String(fid))}?f=json`);
 
-export interface TileJson {
-  tiles: string[];
-  minzoom?: number;
-  maxzoom?: number;
-  bounds?: [number, number, number, number];
-}
+export type TileJson = Body<
+  "/collections/{collectionId}/tiles/WebMercatorQuad/tilejson.json",
+  {
+    tiles: string[];
+    minzoom?: number;
+    maxzoom?: number;
+    bounds?: [number, number, number, number];
+  }
+>;
 
 export const tileJson = (collection: string) =>
   getJson<TileJson>(`/collections/${collection}/tiles/WebMercatorQuad/tilejson.json`);
 
 // ---- Analysis -------------------------------------------------------------------------------
 
-export interface NearestResult {
-  site_id: number;
-  source_id?: string;
-  name: string;
-  kind: string;
-  seconds: number;
-  minutes: number;
-}
+export type Nearest = Body<
+  "/analysis/nearest",
+  {
+    origin: { lon: number; lat: number; snap_distance_m?: number | null; postcode?: string | null };
+    mode: Mode;
+    kind: string;
+    results: { site_id: number; source_id?: string | null; name: string; kind: string; seconds: number; minutes: number }[];
+  }
+>;
 
-export interface Nearest {
-  origin: { lon: number; lat: number; snap_distance_m?: number; postcode?: string };
-  mode: Mode;
-  kind: string;
-  results: NearestResult[];
-}
+type NearestQuery = GetQuery<"/analysis/nearest">;
 
 export const nearest = (
   where: { lon: number; lat: number } | { postcode: string },
   kind: string,
   mode: Mode,
   n = 5,
-) => getJson<Nearest>(`/analysis/nearest?${query({ ...where, kind, mode, n })}`);
+) => {
+  const params: NearestQuery = { ...where, kind, mode, n };
+  return getJson<Nearest>(`/analysis/nearest?${query(params)}`);
+};
 
 export interface BandProps {
   band_min: number;
@@ -143,22 +219,29 @@ export interface BandProps {
   by_imd_decile: Record<string, number>;
 }
 
-export interface Catchment extends FeatureCollection<BandProps> {
-  site?: unknown;
-  metadata?: Record<string, unknown>;
-}
+export type Catchment = Body<
+  "/analysis/catchment/{site_id}",
+  FeatureCollection<BandProps> & { site?: unknown; metadata?: Record<string, unknown> }
+>;
 
-export const catchment = (siteId: number | string, mode: Mode) =>
-  getJson<Catchment>(`/analysis/catchment/${encodeURIComponent(String(siteId))}?${query({ mode })}`);
+export const catchment = (siteId: number | string, mode: Mode) => {
+  const params: GetQuery<"/analysis/catchment/{site_id}"> = { mode };
+  return getJson<Catchment>(`/analysis/catchment/${encodeURIComponent(String(siteId))}?${query(params)}`);
+};
 
-export interface Access {
-  kind: string;
-  mode: Mode;
-  areas: { code: string; seconds: number | null; sites_within?: number }[];
-}
+export type Access = Body<
+  "/analysis/access",
+  {
+    kind: string;
+    mode: Mode;
+    areas: { code: string; seconds: number | null; sites_within?: number | null }[];
+  }
+>;
 
-export const access = (kind: string, mode: Mode, minutes: number) =>
-  getJson<Access>(`/analysis/access?${query({ kind, mode, minutes })}`);
+export const access = (kind: string, mode: Mode, minutes: number) => {
+  const params: GetQuery<"/analysis/access"> = { kind, mode, minutes };
+  return getJson<Access>(`/analysis/access?${query(params)}`);
+};
 
 // ---- Processes ------------------------------------------------------------------------------
 
@@ -171,12 +254,15 @@ export interface HubInputs {
   minutes: number;
 }
 
-export interface JobStatus {
-  jobID: string;
-  status: "accepted" | "running" | "successful" | "failed" | "dismissed";
-  progress?: number;
-  message?: string;
-}
+export type JobStatus = Body<
+  "/jobs/{jobId}",
+  {
+    jobID: string;
+    status: "accepted" | "running" | "successful" | "failed" | "dismissed";
+    progress?: number | null;
+    message?: string | null;
+  }
+>;
 
 export interface HubResults {
   chosen: { site_id: number; name: string; lon: number; lat: number }[];
@@ -200,7 +286,7 @@ export async function executeHubSiting(inputs: HubInputs): Promise<string> {
   if (location) return location;
   const body = (await res.json()) as Partial<JobStatus>;
   if (body.jobID) return `/jobs/${body.jobID}`;
-  throw new ApiError(res.status, { title: "No job location", detail: "the server gave no job address" });
+  throw new ApiError(res.status, { title: "No job location", detail: "the server gave no job address" } as Problem);
 }
 
 export const jobStatus = (url: string) => getJson<JobStatus>(url);

@@ -10,7 +10,7 @@ import type { ExpressionSpecification, GeoJSONSource, MapGeoJSONFeature } from "
 import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
 
 import * as api from "./api";
-import { ApiError, MODES, type AreaProps, type Feature, type Mode, type SiteProps } from "./api";
+import { ApiError, type AreaProps, type Feature, type KindInfo, type Mode, type ModeInfo, type SiteProps } from "./api";
 import {
   ACCESS_BREAKS,
   ACCESS_COLOURS,
@@ -58,37 +58,33 @@ const nf1 = new Intl.NumberFormat("en-GB", { maximumFractionDigits: 1, minimumFr
 const gbp = new Intl.NumberFormat("en-GB", { style: "currency", currency: "GBP", maximumFractionDigits: 0 });
 const fmtInt = (v: number | null | undefined) => (v == null ? "—" : nf.format(v));
 const fmtMin = (v: number | null | undefined) => (v == null ? "—" : nf1.format(v));
-const MODE_LABEL: Record<Mode, string> = {
-  drive: "Car",
-  walk: "Walking",
-  cycle: "Cycling",
-  transit: "Public transport",
-};
-
-/** Offer exactly the modes the server has data for (`/analysis/modes`: a road network per
- * mode, public transport when a GTFS feed is loaded) in every mode select. */
-let availableModes: Mode[] = [...MODES];
-function setModeOptions(modes: Mode[]): void {
-  availableModes = modes.length ? modes : [...MODES];
+/** The modes the server has data for, with their labels, from `/analysis/modes` (a road
+ * network per mode, public transport when a GTFS feed is loaded): the client keeps no list of
+ * its own. Every mode select offers exactly these. */
+let availableModes: Mode[] = [];
+const modeLabels = new Map<string, string>();
+const modeLabel = (m: string) => modeLabels.get(m) ?? m;
+function setModeOptions(modes: ModeInfo[]): void {
+  availableModes = modes.map((m) => m.mode);
+  modeLabels.clear();
+  for (const m of modes) modeLabels.set(m.mode, m.label);
   for (const id of ["catchment-mode", "access-mode", "hub-mode"]) {
     const sel = document.getElementById(id);
     if (!(sel instanceof HTMLSelectElement)) continue;
-    for (const o of [...sel.options]) if (!availableModes.includes(o.value as Mode)) o.remove();
-    for (const m of availableModes) {
-      if (![...sel.options].some((o) => o.value === m)) sel.add(new Option(MODE_LABEL[m], m));
-    }
+    const current = sel.value;
+    sel.replaceChildren(...modes.map((m) => new Option(m.label, m.mode)));
+    if (availableModes.includes(current as Mode)) sel.value = current;
   }
 }
-const KIND_LABEL: Record<string, string> = {
-  gp_practice: "GP practice",
-  pharmacy: "Pharmacy",
-  hospital: "Hospital",
-  community_hospital: "Community hospital",
-  care_site: "Care site",
-  council_building: "Council building",
-  council_land: "Council land",
-};
-const kindLabel = (k: string) => KIND_LABEL[k] ?? k.replace(/_/g, " ");
+
+/** Site kinds and their labels from `/analysis/kinds`; a kind it does not label (or every
+ * kind, on a server without that route) shows its own name. */
+const kindLabels = new Map<string, string>();
+const kindLabel = (k: string) => kindLabels.get(k) ?? k;
+function setKinds(kinds: KindInfo[]): void {
+  kindLabels.clear();
+  for (const k of kinds) kindLabels.set(k.kind, k.label);
+}
 
 function setStatus(message: string, kind: "info" | "error" = "info"): void {
   const el = $("status");
@@ -133,8 +129,6 @@ const state = {
 };
 window.locus = state;
 
-const FALLBACK_KINDS = ["gp_practice", "pharmacy", "hospital", "community_hospital", "care_site", "council_building"];
-
 function boundsOf(features: Feature<unknown>[]): [number, number, number, number] | undefined {
   let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
   const visit = (c: unknown): void => {
@@ -155,22 +149,28 @@ function boundsOf(features: Feature<unknown>[]): [number, number, number, number
 
 async function start(): Promise<void> {
   try {
-    setModeOptions((await api.modes()).modes);
+    setModeOptions(await api.modes());
   } catch (e) {
     reportError("Could not list the travel modes", e);
   }
   setupTabs();
   setupPanelToggle();
-  const [areas, sites] = await Promise.allSettled([
+  const [areas, sites, kinds] = await Promise.allSettled([
     api.items<AreaProps>("areas"),
     api.items<SiteProps>("sites"),
+    api.kinds(),
   ]);
   if (areas.status === "fulfilled") state.areas = areas.value.features;
   else reportError("Could not load areas", areas.reason);
   if (sites.status === "fulfilled") state.sites = sites.value.features;
   else reportError("Could not load sites", sites.reason);
-  state.kinds = [...new Set(state.sites.map((s) => s.properties.kind))].sort();
-  if (state.kinds.length === 0) state.kinds = FALLBACK_KINDS;
+  if (kinds.status === "rejected") reportError("Could not list the kinds of site", kinds.reason);
+  const known = kinds.status === "fulfilled" ? kinds.value : null;
+  if (known) setKinds(known);
+  // The kinds to offer: those the server counts, else those among the loaded sites.
+  state.kinds = known
+    ? known.filter((k) => k.count > 0).map((k) => k.kind)
+    : [...new Set(state.sites.map((s) => s.properties.kind))].sort();
 
   const bounds = boundsOf(state.areas) ?? boundsOf(state.sites) ?? [-0.83, 52.52, -0.42, 52.77];
   const map = new maplibregl.Map({
@@ -356,7 +356,7 @@ function applyChoropleth(): void {
       NO_DATA,
     ] as ExpressionSpecification;
     title = state.lastAccess
-      ? `Minutes to nearest ${kindLabel(state.lastAccess.kind)} (${MODE_LABEL[state.lastAccess.mode] ?? state.lastAccess.mode})`
+      ? `Minutes to nearest ${kindLabel(state.lastAccess.kind)} (${modeLabel(state.lastAccess.mode)})`
       : "Minutes to nearest site (run Access first)";
     legend = rangeLegend(ACCESS_BREAKS, ACCESS_COLOURS, (n) => String(n), " min");
   } else if (by === "hubs") {
@@ -483,7 +483,7 @@ async function loadCatchment(): Promise<void> {
   const id = state.selectedSite;
   if (id == null) return;
   const mode = $<HTMLSelectElement>("catchment-mode").value as Mode;
-  setStatus(`Computing ${MODE_LABEL[mode].toLowerCase()} catchment…`);
+  setStatus(`Computing ${modeLabel(mode).toLowerCase()} catchment…`);
   try {
     const c = await api.catchment(id, mode);
     if (state.selectedSite !== id) return;
@@ -503,7 +503,7 @@ async function loadCatchment(): Promise<void> {
         fmtInt(b.properties.population),
         ...ageKeys.map((k) => fmtInt(b.properties.by_age?.[k])),
       ]),
-      `${MODE_LABEL[mode]} catchment of ${$("site-name").textContent}`,
+      `${modeLabel(mode)} catchment of ${$("site-name").textContent}`,
     );
     table(
       $<HTMLTableElement>("catchment-imd"),
@@ -512,7 +512,7 @@ async function loadCatchment(): Promise<void> {
     );
     const bb = boundsOf(c.features as Feature<unknown>[]);
     if (bb) map().fitBounds(bb, { padding: 30, duration: 0, maxZoom: 13 });
-    setStatus(`${MODE_LABEL[mode]} catchment: ${bands.length} bands drawn.`);
+    setStatus(`${modeLabel(mode)} catchment: ${bands.length} bands drawn.`);
   } catch (err) {
     reportError("Catchment", err);
   }
@@ -531,7 +531,7 @@ async function showNearest(where: { lon: number; lat: number } | { postcode: str
   const failed: string[] = [];
   results.forEach((r, i) => {
     if (r.status === "fulfilled") ok[modes[i]] = r.value;
-    else failed.push(`${MODE_LABEL[modes[i]]}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
+    else failed.push(`${modeLabel(modes[i])}: ${r.reason instanceof Error ? r.reason.message : String(r.reason)}`);
   });
   state.lastNearest = ok;
   const first = Object.values(ok)[0];
@@ -562,7 +562,7 @@ async function showNearest(where: { lon: number; lat: number } | { postcode: str
   const minutes = (m: Mode, id: number) => ok[m]?.results.find((r) => r.site_id === id)?.minutes;
   table(
     $<HTMLTableElement>("nearest-table"),
-    ["Site", ...modes.map((m) => `${MODE_LABEL[m]} (min)`)],
+    ["Site", ...modes.map((m) => `${modeLabel(m)} (min)`)],
     order.map((id) => [names.get(id)!, ...modes.map((m) => fmtMin(minutes(m, id)))]),
     `Nearest ${kindLabel(kind)} by travel time`,
   );
@@ -599,7 +599,7 @@ async function runAccess(): Promise<void> {
     const over = secs.filter((s) => s > minutes * 60).length;
     const none = a.areas.filter((r) => r.sites_within === 0).length;
     $("access-summary").textContent =
-      `${a.areas.length} areas; median ${fmtMin(median)} min to the nearest ${kindLabel(kind)} by ${MODE_LABEL[mode].toLowerCase()}; ` +
+      `${a.areas.length} areas; median ${fmtMin(median)} min to the nearest ${kindLabel(kind)} by ${modeLabel(mode).toLowerCase()}; ` +
       `${over} areas over ${minutes} min; ${none} with no site within ${minutes} min.`;
     setStatus("Access map drawn.");
   } catch (err) {
