@@ -47,15 +47,15 @@ class ModeSpec:
 _SPECS: dict[Mode, ModeSpec] = {
     "drive": ModeSpec(
         "drive",
-        "Drive",
+        "Car",
         "road network",
         "UK default speed by road class, capped by a numeric or national-limit maxspeed",
     ),
     "walk": ModeSpec(
-        "walk", "Walk", "road network", "the walking speed setting on every walkable way"
+        "walk", "Walking", "road network", "the walking speed setting on every walkable way"
     ),
     "cycle": ModeSpec(
-        "cycle", "Cycle", "road network", "the cycling speed setting on every cyclable way"
+        "cycle", "Cycling", "road network", "the cycling speed setting on every cyclable way"
     ),
     "transit": ModeSpec(
         "transit",

@@ -149,7 +149,12 @@ def test_modes_registry_states_the_loaded_network_speeds(client: TestClient) -> 
     assert 20 < registry["drive"]["mean_speed_kmh"] < 110
     assert registry["transit"]["available"] is False
     assert registry["transit"]["needs"] == "GTFS feed"
-    assert {m["label"] for m in registry.values()} >= {"Drive", "Public transport"}
+    assert {m["label"] for m in registry.values()} >= {
+        "Car",
+        "Walking",
+        "Cycling",
+        "Public transport",
+    }
     assert len({m["load_id"] for m in body["registry"] if m["available"]}) == 1
 
 
