@@ -76,7 +76,9 @@ if [ -f app/web/package.json ]; then
     # installs exactly the locked versions and leaves the lock file untouched.
     (cd app/web && npm install --no-save --no-audit --no-fund --loglevel=error)
   fi
-  if [ ! -f app/web/dist/index.html ] || [ -n "$(find app/web/src app/web/index.html -newer app/web/dist/index.html 2>/dev/null | head -1)" ]; then
+  # The client's API types are generated from the OpenAPI, so a change to the API's Python
+  # rebuilds it as well as a change to its own sources.
+  if [ ! -f app/web/dist/index.html ] || [ -n "$(find app/web/src app/web/index.html app/web/package.json app -name node_modules -prune -o -newer app/web/dist/index.html \( -name '*.ts' -o -name '*.html' -o -name '*.py' -o -name package.json \) -print 2>/dev/null | grep -v '^app/web/src/api-types.ts$' | head -1)" ]; then
     say "building the web map"
     (cd app/web && npm run build --silent)
   fi

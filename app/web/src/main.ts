@@ -556,7 +556,7 @@ async function showNearest(where: { lon: number; lat: number } | { postcode: str
   for (const m of modes) {
     for (const r of ok[m]?.results ?? []) {
       if (!names.has(r.site_id)) order.push(r.site_id);
-      names.set(r.site_id, r.name);
+      names.set(r.site_id, r.name ?? `site ${r.site_id}`);
     }
   }
   const minutes = (m: Mode, id: number) => ok[m]?.results.find((r) => r.site_id === id)?.minutes;
