@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from psycopg import Connection
 
+from etl.readers.common import normalise_postcode
 from spatial.crs import bng_to_wgs84, wgs84_to_bng
 from store.areas import area_features, population_by_age, postcode_point
 from store.connection import Database
@@ -25,7 +26,6 @@ __all__ = [
     "Origin",
     "age_label",
     "area_table",
-    "normalise_postcode",
     "origin_from_lonlat",
     "origin_from_postcode",
     "population_breakdown",
@@ -69,12 +69,6 @@ def origin_from_lonlat(lon: float, lat: float) -> Origin:
     """An :class:`Origin` from WGS84 longitude/latitude."""
     x, y = wgs84_to_bng(lon, lat)
     return Origin(float(x), float(y))
-
-
-def normalise_postcode(postcode: str) -> str:
-    """Upper case with one space before the inward code (``le156aa`` → ``LE15 6AA``)."""
-    compact = "".join(postcode.split()).upper()
-    return f"{compact[:-3]} {compact[-3:]}" if len(compact) >= 5 else compact
 
 
 def postcode_lookup(db: Database, postcode: str) -> dict[str, Any]:
