@@ -49,11 +49,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from app.auth import create_api_key
 from app.main import create_app
 from config.settings import load_settings
+from store.keys import create_api_key
 from tests.api._support import auth, run_job_here, two_org_keys
-from tests.conftest import settings_for
+from tests.conftest import database_for, settings_for
 
 # Loading the Rutland bundle (when this module comes first), the recomputed travel times and
 # A's jobs all happen in the set-up of the first case.
@@ -623,9 +623,9 @@ def world(rutland_env: str, rutland_engine: Engine) -> Iterator[World]:
         "anonymous": {},
         "a": auth(keys["a"]),
         "b_analyst": auth(keys["b"]),
-        "b_viewer": auth(create_api_key(rutland_engine, ORG_B, "viewer")),
+        "b_viewer": auth(create_api_key(database_for(rutland_env), ORG_B, "viewer")),
     }
-    admin = auth(create_api_key(rutland_engine, "matrix-admin", "admin"))
+    admin = auth(create_api_key(database_for(rutland_env), "matrix-admin", "admin"))
     _forget_a(rutland_engine)
     _restart_ids(rutland_engine)
     try:

@@ -37,13 +37,12 @@ from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
 )
-from sqlalchemy import create_engine
 
-from app.auth import create_api_key
 from app.demo import ISLE_OF_WIGHT_BUNDLE, RUTLAND_BUNDLE, load_demo
 from app.main import create_app
 from config.settings import load_settings
-from tests.conftest import scratch_database, settings_for
+from store.keys import create_api_key
+from tests.conftest import database_for, scratch_database, settings_for
 
 MAX_EXAMPLES = int(os.environ.get("LOCUS_FUZZ_EXAMPLES", "20"))
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
@@ -67,18 +66,14 @@ BUNDLE = RUTLAND_BUNDLE + tuple(f for f in ISLE_OF_WIGHT_BUNDLE if f.dataset == 
 @pytest.fixture(scope="module")
 def fuzz_database(data_dir: Path) -> Iterator[str]:
     """A database of its own with :data:`BUNDLE` loaded (the fuzzer writes into it)."""
-    with scratch_database("locus_test_fuzz") as (url, engine):
-        load_demo(engine=engine, data_dir=data_dir, bundle=BUNDLE)
+    with scratch_database("locus_test_fuzz") as (url, _):
+        load_demo(settings_for(url), data_dir=data_dir, bundle=BUNDLE)
         yield url
 
 
 @pytest.fixture(scope="module")
 def analyst_headers(fuzz_database: str) -> dict[str, str]:
-    engine = create_engine(fuzz_database)
-    try:
-        key = create_api_key(engine, "fuzz-org", "analyst")
-    finally:
-        engine.dispose()
+    key = create_api_key(database_for(fuzz_database), "fuzz-org", "analyst")
     return {"Authorization": f"Bearer {key}"}
 
 
