@@ -44,7 +44,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -53,6 +53,8 @@ import pandas as pd
 import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
+
+from spatial.modes import RoadMode
 
 __all__ = [
     "DEFAULT_DRIVE_SPEEDS_MPH",
@@ -67,7 +69,8 @@ __all__ = [
     "snap_points",
 ]
 
-Mode = Literal["drive", "walk", "cycle"]
+#: The mode of one graph: the road modes of the registry (:mod:`spatial.modes`).
+Mode = RoadMode
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -582,7 +585,7 @@ def build_network(
         :func:`etl.osm.read_osm` returns.
     node_xy : pandas.DataFrame
         ``osm_id``, ``x``, ``y`` — node coordinates in EPSG:27700 metres.
-    mode : {"drive", "walk", "cycle"}
+    mode : spatial.modes.RoadMode
         Travel mode.
     drive_speeds_mph : mapping, optional
         Overrides of :data:`DEFAULT_DRIVE_SPEEDS_MPH` (mph per ``highway`` class); a class
