@@ -11,8 +11,8 @@ The app runs as the demo does on the loopback address (``anonymous_role="analyst
 a database of its own holding the real Rutland demo bundle and the Isle of Wight bus timetable,
 so every mode has data and the analysis routes compute rather than answer "not loaded" (the
 generated requests upload assets, save scenarios and queue jobs there: no other test sees
-them). Each request is sent either with an analyst key of an organisation or with none,
-as Hypothesis chooses, so authenticated routes run as well as the anonymous paths.
+them). Every operation is run twice: once with an analyst key of an organisation and once
+with none, so authenticated routes run as well as the anonymous paths.
 
 Bounded: at most ``LOCUS_FUZZ_EXAMPLES`` (default 10) generated requests per operation, no
 deadline, derandomised (a failure reproduces on the next run), no example database on disk.

@@ -48,24 +48,11 @@ export interface KindInfo {
   count: number;
 }
 
-const titleCase = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
-
-/** One entry of `/analysis/modes`: a mode name, or an object naming the mode and its label
- * (entries marked unavailable are dropped). */
-function modeInfo(entry: unknown): ModeInfo[] {
-  if (typeof entry === "string") return [{ mode: entry as Mode, label: titleCase(entry) }];
-  if (!entry || typeof entry !== "object") return [];
-  const e = entry as { mode?: unknown; id?: unknown; label?: unknown; available?: unknown };
-  const mode = typeof e.mode === "string" ? e.mode : typeof e.id === "string" ? e.id : null;
-  if (mode === null || e.available === false) return [];
-  return [{ mode: mode as Mode, label: typeof e.label === "string" ? e.label : titleCase(mode) }];
-}
-
-/** The modes the server has data for (road networks, a GTFS feed), in its order. */
+/** The modes the server has data for (road networks, a GTFS feed), in the registry's order,
+ * with the registry's labels: the client keeps no list of modes or labels of its own. */
 export async function modes(): Promise<ModeInfo[]> {
-  const body = await getJson<Body<"/analysis/modes", { modes: unknown[] }>>("/analysis/modes");
-  const list: unknown = (body as { modes?: unknown }).modes;
-  return Array.isArray(list) ? list.flatMap(modeInfo) : [];
+  const body = await getJson<Schemas["Modes"]>("/analysis/modes");
+  return body.registry.filter((m) => m.available).map((m) => ({ mode: m.mode, label: m.label }));
 }
 
 /** The kinds of site with their labels, or `null` when the server has no `/analysis/kinds`. */
