@@ -15,12 +15,30 @@ import numpy as np
 import numpy.typing as npt
 from pyproj import Transformer
 
-__all__ = ["BNG", "WGS84", "bng_to_wgs84", "transformer", "wgs84_to_bng"]
+__all__ = [
+    "AREA_OF_USE",
+    "BNG",
+    "WGS84",
+    "bng_to_wgs84",
+    "in_area_of_use",
+    "transformer",
+    "wgs84_to_bng",
+]
 
 #: British National Grid (storage CRS), metres.
 BNG = 27700
 #: WGS84 geographic, degrees; used with always_xy (lon, lat).
 WGS84 = 4326
+
+#: Area of use (lon/lat degrees: west, south, east, north) of each projected CRS: points,
+#: bboxes and tiles outside it are refused or clipped before they are projected.
+AREA_OF_USE: dict[int, tuple[float, float, float, float]] = {BNG: (-10.0, 49.0, 3.0, 62.0)}
+
+
+def in_area_of_use(lon: float, lat: float, srid: int = BNG) -> bool:
+    """True when the WGS84 point (degrees) lies in the area of use of EPSG ``srid``."""
+    west, south, east, north = AREA_OF_USE[srid]
+    return west <= lon <= east and south <= lat <= north
 
 
 @cache

@@ -85,7 +85,8 @@ async def _origin(
         raise InvalidParameter(
             "a point is needed: lon and lat (WGS84) or postcode", parameter="lon"
         )
-    return origin_from_lonlat(lon, lat)
+    point: Origin = await _run(origin_from_lonlat, lon, lat)
+    return point
 
 
 def _bands(value: str) -> list[int]:

@@ -16,7 +16,7 @@ import pandas as pd
 from psycopg import Connection
 
 from etl.readers.common import normalise_postcode
-from spatial.crs import bng_to_wgs84, wgs84_to_bng
+from spatial.crs import AREA_OF_USE, BNG, bng_to_wgs84, in_area_of_use, wgs84_to_bng
 from store.areas import area_features, population_by_age, postcode_point
 from store.connection import Database
 
@@ -66,7 +66,20 @@ class Origin:
 
 
 def origin_from_lonlat(lon: float, lat: float) -> Origin:
-    """An :class:`Origin` from WGS84 longitude/latitude."""
+    """An :class:`Origin` from WGS84 longitude/latitude.
+
+    Raises
+    ------
+    AnalysisInputError
+        Naming ``lon`` when the point is outside British National Grid's area of use.
+    """
+    if not in_area_of_use(lon, lat):
+        west, south, east, north = AREA_OF_USE[BNG]
+        raise AnalysisInputError(
+            "lon",
+            f"the point ({lon}, {lat}) is outside Great Britain's grid (EPSG:27700 covers "
+            f"longitude {west} to {east}, latitude {south} to {north})",
+        )
     x, y = wgs84_to_bng(lon, lat)
     return Origin(float(x), float(y))
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from psycopg import AsyncConnection, sql
 
+from spatial.crs import AREA_OF_USE
 from store.access import Principal, visible_rows
 from store.features.registry import Collection, Property
 
@@ -47,10 +48,8 @@ __all__ = [
     "tile_statement",
 ]
 
-#: Area of use (lon/lat degrees) of each storage CRS: bboxes and tiles are clipped to it
-#: before being projected, so a world-wide bbox or tile never reaches ST_Transform.
-AREA_OF_USE: dict[int, tuple[float, float, float, float]] = {27700: (-10.0, 49.0, 3.0, 62.0)}
-
+# Bboxes and tiles are clipped to the storage CRS's area of use (spatial.crs.AREA_OF_USE)
+# before being projected, so a world-wide bbox or tile never reaches ST_Transform.
 #: Coordinate decimals in GeoJSON output: 1e-7 degrees (~1 cm) or centimetres in BNG.
 PRECISION: dict[int, int] = {4326: 7, 27700: 2}
 

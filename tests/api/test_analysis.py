@@ -207,6 +207,9 @@ def test_floating_catchment_supply_sums_to_the_sites(client: TestClient) -> None
         ("/analysis/nearest", {"lon": -0.7, "lat": 52.6, "mode": "boat"}, 400, "mode"),
         ("/analysis/nearest", {"lon": -0.7}, 400, "lon"),
         ("/analysis/nearest", {"lon": -0.7, "lat": 52.6, "n": 500}, 400, "n"),
+        # Outside the British National Grid's area of use: refused before it is projected.
+        ("/analysis/nearest", {"lon": 85, "lat": 0}, 400, "lon"),
+        ("/analysis/population-within", {"minutes": 5, "lon": 85, "lat": 0}, 400, "lon"),
         ("/analysis/catchment/1", {"bands": "10,abc"}, 400, "bands"),
         ("/analysis/catchment/999999", {}, 404, "site_id"),
         ("/analysis/population-within", {"minutes": 10, "postcode": "ZZ99 9ZZ"}, 404, "postcode"),
