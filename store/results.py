@@ -38,7 +38,6 @@ __all__ = [
     "catchment_sites",
     "catchment_stage",
     "demand_areas",
-    "has_travel_times",
     "mode_data_loaded",
     "site_travel_times",
     "stored_seconds",
@@ -106,17 +105,6 @@ def demand_areas(conn: Connection[Any], *, area_vintage: int) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=["code", "population", "pop_65_plus", "imd_decile"])
     return frame
-
-
-async def has_travel_times(conn: AsyncConnection[Any], *, mode: Mode, area_vintage: int) -> bool:
-    """True when area → site travel times of ``mode`` are stored for the area vintage."""
-    cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM travel_times WHERE mode = %(mode)s "
-        "AND area_vintage = %(vintage)s)",
-        {"mode": mode, "vintage": area_vintage},
-    )
-    row = await cur.fetchone()
-    return bool(row and row[0])
 
 
 def site_travel_times(

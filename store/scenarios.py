@@ -26,7 +26,6 @@ __all__ = [
     "list_scenarios",
     "lock_next_version",
     "scenario_visible",
-    "travel_times_exist",
 ]
 
 _COLUMNS = sql.SQL(
@@ -168,19 +167,5 @@ async def scenario_visible(
     vis, params = visible_rows(principal, alias="s")
     query = sql.SQL("SELECT EXISTS (SELECT 1 FROM scenarios AS s WHERE s.id = %(id)s AND {vis})")
     cur = await conn.execute(query.format(vis=vis), {**params, "id": scenario_id})
-    row = await cur.fetchone()
-    return bool(row and row[0])
-
-
-async def travel_times_exist(conn: AsyncConnection[Any], *, mode: str, area_vintage: int) -> bool:
-    """True when area → site travel times of ``mode`` are stored for ``area_vintage``.
-
-    Only whether any row exists: no site or time is returned.
-    """
-    cur = await conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM travel_times WHERE mode = %(mode)s "
-        "AND area_vintage = %(vintage)s)",
-        {"mode": mode, "vintage": area_vintage},
-    )
     row = await cur.fetchone()
     return bool(row and row[0])

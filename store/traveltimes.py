@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from psycopg import Connection, sql
+from psycopg import AsyncConnection, Connection, sql
 from psycopg.rows import dict_row
 
 from store.access import Principal, visible_rows
@@ -26,6 +26,7 @@ __all__ = [
     "TRAVEL_TIME_COLUMNS",
     "Computation",
     "access_by_area",
+    "has_travel_times",
     "latest_computation",
     "min_times_to_sites",
     "newest_load_id",
@@ -239,3 +240,18 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return str(value)
+
+
+async def has_travel_times(conn: AsyncConnection[Any], *, mode: str, area_vintage: int) -> bool:
+    """True when area → site travel times of ``mode`` are stored for ``area_vintage``.
+
+    Only whether any row exists (a job's precheck): no site or time is returned, so it needs
+    no visibility filter.
+    """
+    cur = await conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM travel_times WHERE mode = %(mode)s "
+        "AND area_vintage = %(vintage)s)",
+        {"mode": mode, "vintage": area_vintage},
+    )
+    row = await cur.fetchone()
+    return bool(row and row[0])

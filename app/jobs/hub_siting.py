@@ -43,6 +43,7 @@ from spatial.crs import WGS84
 from spatial.modes import Mode
 from store import results as store
 from store.access import Principal
+from store.traveltimes import has_travel_times
 
 AREA_VINTAGE = 2021
 COVERAGE_BANDS_MIN = (10, 20, 30)
@@ -134,7 +135,7 @@ async def precheck(conn: AsyncConnection[Any], inputs: Any, principal: Principal
         raise InvalidParameter(
             f"p={inputs.p} exceeds the {available} candidate sites available", parameter="p"
         )
-    if not await store.has_travel_times(conn, mode=inputs.mode, area_vintage=AREA_VINTAGE):
+    if not await has_travel_times(conn, mode=inputs.mode, area_vintage=AREA_VINTAGE):
         raise InvalidParameter(
             f"no stored {inputs.mode} travel times: run the travel-times process first",
             parameter="mode",

@@ -36,6 +36,7 @@ from store import estate as estate_store
 from store import scenarios as scenario_store
 from store.access import Principal
 from store.connection import database
+from store.traveltimes import has_travel_times
 
 
 async def precheck(conn: AsyncConnection[Any], inputs: Any, principal: Principal) -> None:
@@ -45,7 +46,7 @@ async def precheck(conn: AsyncConnection[Any], inputs: Any, principal: Principal
     if not await scenario_store.scenario_visible(conn, principal, inputs.scenario_id):
         raise InvalidParameter(f"no scenario {inputs.scenario_id}", parameter="scenario_id")
     for mode in inputs.modes:
-        if not await scenario_store.travel_times_exist(conn, mode=mode, area_vintage=AREA_VINTAGE):
+        if not await has_travel_times(conn, mode=mode, area_vintage=AREA_VINTAGE):
             raise InvalidParameter(f"no stored {mode} travel times", parameter="modes")
     if not await estate_store.has_active_sites(conn, principal, inputs.kinds):
         raise InvalidParameter(f"no active sites of kind(s) {inputs.kinds}", parameter="kinds")

@@ -11,6 +11,7 @@ results into JSON and reports.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tempfile
 import threading
@@ -387,15 +388,10 @@ ReportFormat = Literal["html", "pdf", "gpkg", "csv"]
 
 def _top(result: ClusterResult, top: int) -> ClusterResult:
     keep = set(result.clusters.head(top)["cluster_id"])
-    return ClusterResult(
+    return dataclasses.replace(
+        result,
         clusters=result.clusters[result.clusters["cluster_id"].isin(keep)],
         members=result.members[result.members["cluster_id"].isin(keep)],
-        method=result.method,
-        threshold=result.threshold,
-        threshold_unit=result.threshold_unit,
-        population_bands=result.population_bands,
-        weights=result.weights,
-        notes=result.notes,
     )
 
 
