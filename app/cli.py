@@ -70,6 +70,9 @@ def load(
     allow_rejects: Annotated[
         int, typer.Option(help="load anyway when up to this many rows are rejected")
     ] = 0,
+    allow_outside_region: Annotated[
+        bool, typer.Option(help="load a GTFS feed even when none of its stops is in --region")
+    ] = False,
 ) -> None:
     """Validate a file and load it atomically (all or nothing), recording provenance."""
     from etl.datasets import DATASETS, load_dataset
@@ -87,6 +90,7 @@ def load(
                 region=region,
                 allow_rejects=allow_rejects,
                 progress=progress,
+                allow_outside_region=allow_outside_region,
             )
     except LoadError as exc:
         _fail(f"load refused, nothing changed:\n{exc}")

@@ -122,6 +122,19 @@ class TransitSettings(BaseSettings):
     #: Use a loaded walk network for walking legs when it covers the feed's stops.
     use_walk_network: bool = True
 
+    # --- Reading a GTFS feed (etl.gtfs_archive.GtfsLimits): a feed beyond any limit is refused
+    # before it is parsed (sizes and ratio from the zip's headers, then counted while
+    # decompressing), the error naming the member and the setting. Sizes are of the
+    # uncompressed .txt files.
+    gtfs_max_file_mb: float = Field(default=256.0, gt=0)
+    gtfs_max_total_mb: float = Field(default=512.0, gt=0)
+    #: Uncompressed to compressed size of one member (real feeds: under 20 to 1).
+    gtfs_max_ratio: float = Field(default=100.0, gt=1)
+    #: Rows of one file (the header not counted).
+    gtfs_max_rows: int = Field(default=5_000_000, ge=1)
+    #: Columns of one file's header.
+    gtfs_max_columns: int = Field(default=64, ge=1)
+
     @property
     def window_start_s(self) -> int:
         """Window start, seconds after midnight."""

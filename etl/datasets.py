@@ -47,7 +47,15 @@ from etl.readers.common import POSTCODE_RE, Progress, mark_outside, split_points
 from store import loads
 from store.connection import Database, database
 
-__all__ = ["DATASETS", "Dataset", "Progress", "TravelReader", "load_dataset", "locate_sites"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "GuardedReader",
+    "Progress",
+    "TravelReader",
+    "load_dataset",
+    "locate_sites",
+]
 
 Reader = Callable[[Path, Region, "Progress | None"], ParsedFile]
 Locator = Callable[[Database, ParsedFile, Region, Mapping[str, Any]], ParsedFile]
@@ -74,6 +82,26 @@ class TravelReader:
     parameters: Callable[[TravelSettings], dict[str, Any]]
 
 
+class _ReadWithSettings(Protocol):
+    def __call__(
+        self,
+        path: Path,
+        region: Region,
+        progress: Progress | None = None,
+        *,
+        settings: Settings,
+        allow_outside_region: bool = False,
+    ) -> ParsedFile: ...
+
+
+@dataclass(frozen=True)
+class GuardedReader:
+    """A reader bounded by the settings (a GTFS feed's size, ratio and row limits) that refuses
+    a file wholly outside the region unless the caller allows it."""
+
+    read: _ReadWithSettings
+
+
 MAX_LISTED = 30
 
 
@@ -83,7 +111,7 @@ class Dataset:
 
     name: str
     description: str
-    read: Reader | TravelReader
+    read: Reader | TravelReader | GuardedReader
     national: bool
     #: After reading, with a database connection: place sites the file could not place.
     locate: Locator | None = None
@@ -419,7 +447,7 @@ DATASETS: dict[str, Dataset] = {
         Dataset(
             "gtfs",
             "GTFS public transport feed (.zip): stops, routes, trips, stop times, calendars",
-            gtfs_load.parse_gtfs,
+            GuardedReader(gtfs_load.parse_gtfs),
             national=False,
         ),
     )
@@ -435,6 +463,7 @@ def load_dataset(
     allow_rejects: int = 0,
     progress: Progress | None = None,
     options: Mapping[str, Any] | None = None,
+    allow_outside_region: bool = False,
 ) -> LoadSummary:
     """Read ``path`` as dataset ``name`` filtered to ``region`` and load it atomically.
 
@@ -456,14 +485,17 @@ def load_dataset(
         Called with (rows done, total) while the file is read.
     options
         Passed to the dataset's site locator.
+    allow_outside_region
+        Load a GTFS feed even when none of its stops lies in ``region`` (refused otherwise).
 
     Raises
     ------
     ValueError
         Unknown dataset name (the message lists the known ones) or a malformed region.
     LoadError
-        Missing, truncated or invalid file, rejected rows beyond ``allow_rejects``, or rows
-        clashing with another active load; the database is left unchanged.
+        Missing, truncated or invalid file (or one past a reading limit), rejected rows beyond
+        ``allow_rejects``, a feed wholly outside the region, or rows clashing with another
+        active load; the database is left unchanged.
     """
     dataset = DATASETS.get(name)
     if dataset is None:
@@ -480,6 +512,10 @@ def load_dataset(
     reg = resolve_region(db, region)
     if isinstance(reader, TravelReader):
         parsed = reader.read(path, reg, progress, travel=settings.travel)
+    elif isinstance(reader, GuardedReader):
+        parsed = reader.read(
+            path, reg, progress, settings=settings, allow_outside_region=allow_outside_region
+        )
     else:
         parsed = reader(path, reg, progress)
     if dataset.locate is not None:

@@ -9,11 +9,17 @@ A broken feed is rejected as a whole with :class:`GtfsError` (a ``ValueError``);
 (the line number in that file as a text editor shows it, the header being line 1) and the
 problem. The checks follow the GTFS Schedule reference (https://gtfs.org/schedule/reference/):
 
+* bounded reading (:class:`GtfsLimits`): the sizes and compression ratio the zip's headers
+  declare are checked before anything is decompressed, then every member is counted while it
+  is read (headers can lie) against the per-file and total sizes, the ratio, the rows and the
+  header's columns, so a zip bomb is refused in seconds with little memory;
 * a readable zip (not truncated, no bad CRC) holding stops.txt, routes.txt, trips.txt,
-  stop_times.txt and calendar.txt and/or calendar_dates.txt;
-* the required columns of each file, unique ids, numeric coordinates in range;
+  stop_times.txt and calendar.txt and/or calendar_dates.txt, each UTF-8 with a header row;
+* the required columns of each file, unique ids, numeric coordinates in range and in the area
+  British National Grid covers;
 * references: trips → routes and services, stop_times → trips and stops;
-* times ``H:MM:SS`` (hours may exceed 24), first and last stop of a trip timed, and within a
+* times ``H:MM:SS`` (hours may exceed 24 but must stay below :data:`MAX_SERVICE_TIME_S`,
+  48:00:00), first and last stop of a trip timed, and within a
   trip no arrival before the previous departure and no departure before its own arrival;
 * calendars: valid ``YYYYMMDD`` dates, end not before start, weekday flags 0/1, and every
   service running on at least one day (weekday flags or an added date).
@@ -27,21 +33,36 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from spatial.crs import wgs84_to_bng
+from config.settings import TransitSettings
+from etl.gtfs_archive import MAX_PROBLEMS, GtfsError, GtfsLimits, read_members
+from spatial.crs import AREA_OF_USE, BNG, wgs84_to_bng
 
-MAX_PROBLEMS = 50
+__all__ = [
+    "MAX_PROBLEMS",
+    "MAX_SERVICE_TIME_S",
+    "FeedVintage",
+    "GtfsError",
+    "GtfsFeed",
+    "GtfsLimits",
+    "feed_vintage",
+    "read_gtfs",
+]
+
+#: Service-day times must be below this (48:00:00). GTFS counts times from the service day's
+#: noon minus 12 h and allows hours past 24 for trips after midnight; a time two days on is
+#: an error in the feed, not a late trip.
+MAX_SERVICE_TIME_S = 48 * 3600
 
 REQUIRED_FILES = ("stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
 CALENDAR_FILES = ("calendar.txt", "calendar_dates.txt")
 OPTIONAL_FILES = ("agency.txt", "feed_info.txt")
+ALL_FILES = REQUIRED_FILES + CALENDAR_FILES + OPTIONAL_FILES
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -57,29 +78,6 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
 
 _TIME_RE = re.compile(r"^\s*(\d{1,3}):([0-5]\d):([0-5]\d)\s*$")
 _DATE_RE = re.compile(r"^\d{8}$")
-
-
-class GtfsError(ValueError):
-    """A GTFS feed that cannot be read or fails validation.
-
-    Attributes
-    ----------
-    path : str
-        The feed path as given.
-    problems : list of str
-        Every defect found, each ``"<file> row <line>: <problem>"`` (or ``"<file>: ..."``).
-    """
-
-    def __init__(self, path: str | Path, problems: list[str]) -> None:
-        self.path = str(path)
-        self.problems = list(problems)
-        shown = "\n  ".join(self.problems[:MAX_PROBLEMS])
-        more = len(self.problems) - MAX_PROBLEMS
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        n = len(self.problems)
-        super().__init__(
-            f"invalid GTFS feed {self.path}: {n} problem{'s' if n != 1 else ''}:\n  {shown}{tail}"
-        )
 
 
 @dataclass(frozen=True)
@@ -158,46 +156,25 @@ class GtfsFeed:
 # ---------------------------------------------------------------------------- reading
 
 
-def _open_members(path: Path) -> tuple[dict[str, bytes], dt.datetime | None]:
-    """Raw bytes of each known ``*.txt`` member, keyed by base name; raises GtfsError."""
-    wanted = set(REQUIRED_FILES + CALENDAR_FILES + OPTIONAL_FILES)
-    if not path.exists():
-        raise GtfsError(path, [f"{path}: no such file or folder"])
-    out: dict[str, bytes] = {}
-    if path.is_dir():
-        for name in wanted:
-            member = path / name
-            if member.is_file():
-                out[name] = member.read_bytes()
-        modified = [dt.datetime.fromtimestamp((path / n).stat().st_mtime) for n in out]
-        return out, max(modified) if modified else None
-    if not zipfile.is_zipfile(path):
-        raise GtfsError(path, [f"{path.name}: not a zip file (truncated or not GTFS)"])
-    try:
-        with zipfile.ZipFile(path) as zf:
-            stamps: list[dt.datetime] = []
-            for info in zf.infolist():
-                base = info.filename.rsplit("/", 1)[-1]
-                if base not in wanted or info.is_dir():
-                    continue
-                if base in out:
-                    raise GtfsError(path, [f"{path.name}: {base} appears twice in the zip"])
-                out[base] = zf.read(info)
-                stamps.append(dt.datetime(*info.date_time))
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
-        raise GtfsError(path, [f"{path.name}: corrupt or truncated zip ({exc})"]) from exc
-    return out, max(stamps) if stamps else None
-
-
-def _read_csv(name: str, raw: bytes, problems: list[str]) -> pd.DataFrame:
-    """One GTFS file as all-string columns (blank = ''), header names stripped."""
+def _read_csv(name: str, raw: bytes | bytearray, problems: list[str]) -> pd.DataFrame | None:
+    """One GTFS file as all-string columns (blank = ''), header names stripped; None when it
+    cannot be read (the problem recorded). An empty optional file reads as no columns."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        problems.append(f"{name}: not UTF-8 text ({exc})")
-        return pd.DataFrame()
+        body, start = exc.object, exc.start  # the text after any byte-order mark
+        line = body.count(b"\n", 0, start) + 1
+        column = start - (body.rfind(b"\n", 0, start) + 1) + 1
+        problems.append(
+            f"{_row(name, line)}: not UTF-8 text (byte 0x{body[start]:02x} at byte {column} "
+            "of the line; GTFS files must be UTF-8)"
+        )
+        return None
     if not text.strip():
-        return pd.DataFrame()
+        if name not in REQUIRED_FILES:
+            return pd.DataFrame()
+        problems.append(f"{name}: empty file (no header row)")
+        return None
     try:
         df = pd.read_csv(
             io.StringIO(text),
@@ -208,7 +185,7 @@ def _read_csv(name: str, raw: bytes, problems: list[str]) -> pd.DataFrame:
         )
     except (pd.errors.ParserError, ValueError) as exc:
         problems.append(f"{name}: unreadable CSV ({exc})")
-        return pd.DataFrame()
+        return None
     df.columns = [str(c).strip() for c in df.columns]
     for col in df.columns:
         df[col] = df[col].str.strip()
@@ -263,9 +240,16 @@ def _parse_times(name: str, df: pd.DataFrame, col: str, problems: list[str]) -> 
     m = pd.to_numeric(parts[1][ok]).to_numpy(dtype=np.float64)
     s = pd.to_numeric(parts[2][ok]).to_numpy(dtype=np.float64)
     out[ok] = h * 3600 + m * 60 + s
+    lines = df["_line"].to_numpy()
     bad = ~ok & (values != "")
-    for line, val in zip(df["_line"].to_numpy()[bad], values[bad], strict=True):
+    for line, val in zip(lines[bad], values[bad], strict=True):
         problems.append(f"{_row(name, line)}: malformed {col} {val!r} (expected H:MM:SS)")
+    late = out >= MAX_SERVICE_TIME_S  # NaN compares False
+    for line, val in zip(lines[late], values[late], strict=True):
+        problems.append(
+            f"{_row(name, line)}: {col} {val!r} is not before {_fmt(MAX_SERVICE_TIME_S)} "
+            "(hours past 24 are for trips after midnight, not days later)"
+        )
     return out
 
 
@@ -381,9 +365,25 @@ def _stops(stops: pd.DataFrame, problems: list[str]) -> pd.DataFrame:
     needs_xy = ~ltype.isin([3, 4])
     lat = pd.to_numeric(stops["stop_lat"], errors="coerce")
     lon = pd.to_numeric(stops["stop_lon"], errors="coerce")
-    bad = needs_xy & (lat.isna() | lon.isna() | (lat.abs() > 90) | (lon.abs() > 180))
-    for line, la, lo in stops.loc[bad, ["_line", "stop_lat", "stop_lon"]].itertuples(index=False):
-        problems.append(f"{_row(name, line)}: bad coordinates stop_lat {la!r}, stop_lon {lo!r}")
+    bad = pd.Series(False, index=stops.index)
+    for col, num, limit in (("stop_lat", lat, 90), ("stop_lon", lon, 180)):
+        nan = needs_xy & ~np.isfinite(num)  # blank, text, nan, inf, 1e400
+        wide = needs_xy & ~nan & (num.abs() > limit)
+        for line, val, n in zip(stops["_line"][nan], stops[col][nan], num[nan], strict=True):
+            what = "not a finite number" if np.isinf(n) else "not a number"
+            problems.append(f"{_row(name, line)}: {col} {val!r} is {what}")
+        for line, val in stops.loc[wide, ["_line", col]].itertuples(index=False):
+            problems.append(f"{_row(name, line)}: {col} {val!r} is out of range -{limit}..{limit}")
+        bad |= nan | wide
+    # Stops are kept in British National Grid: a point outside its area of use cannot be.
+    west, south, east, north = AREA_OF_USE[BNG]
+    away = needs_xy & ~bad & ~(lon.between(west, east) & lat.between(south, north))
+    for line, la, lo in stops.loc[away, ["_line", "stop_lat", "stop_lon"]].itertuples(index=False):
+        problems.append(
+            f"{_row(name, line)}: stop_lat {la!r}, stop_lon {lo!r} lie outside Great Britain "
+            f"(British National Grid covers longitude {west:g}..{east:g}, latitude "
+            f"{south:g}..{north:g})"
+        )
     stops = stops.assign(stop_lat=lat, stop_lon=lon)
     x, y = wgs84_to_bng(lon.to_numpy(dtype=float), lat.to_numpy(dtype=float))
     stops["x"] = np.asarray(x, dtype=np.float64)
@@ -502,13 +502,16 @@ def _vintage(
     )
 
 
-def read_gtfs(path: str | Path) -> GtfsFeed:
+def read_gtfs(path: str | Path, limits: GtfsLimits | None = None) -> GtfsFeed:
     """Read and validate a GTFS feed.
 
     Parameters
     ----------
     path : str or pathlib.Path
         A GTFS ``.zip`` (members may sit in one sub-folder) or a folder of ``.txt`` files.
+    limits : GtfsLimits, optional
+        Size, ratio, row and column bounds; default those of ``TransitSettings()`` (the
+        ``LOCUS_TRANSIT_GTFS_MAX_*`` environment or their defaults).
 
     Returns
     -------
@@ -518,11 +521,14 @@ def read_gtfs(path: str | Path) -> GtfsFeed:
     Raises
     ------
     GtfsError
-        When the file is not a readable zip, or any validation check fails; ``problems`` lists
-        each defect with file, row (line number, header = 1) and what is wrong.
+        When the file is not a readable zip, passes a limit, or any validation check fails;
+        ``problems`` lists each defect with file, row (line number, header = 1) and what is
+        wrong.
     """
     path = Path(path)
-    raw, modified = _open_members(path)
+    if limits is None:
+        limits = GtfsLimits.from_settings(TransitSettings())
+    raw, modified = read_members(path, set(ALL_FILES), limits)
     problems: list[str] = []
     missing = [f for f in REQUIRED_FILES if f not in raw]
     if not any(f in raw for f in CALENDAR_FILES):
@@ -531,12 +537,20 @@ def read_gtfs(path: str | Path) -> GtfsFeed:
         raise GtfsError(path, [f"missing required file {m}" for m in missing])
 
     frames: dict[str, pd.DataFrame] = {}
-    for name in REQUIRED_FILES + CALENDAR_FILES + OPTIONAL_FILES:
-        frames[name] = _read_csv(name, raw[name], problems) if name in raw else pd.DataFrame()
+    unreadable: set[str] = set()
+    for name in ALL_FILES:
+        df = _read_csv(name, raw[name], problems) if name in raw else pd.DataFrame()
+        if df is None:
+            unreadable.add(name)
+        frames[name] = pd.DataFrame() if df is None else df
+    present = set(raw)
+    raw.clear()  # the bytes are parsed: free them before the checks
     checked = [  # every file checked (no short-circuit), so all missing columns are listed
         _check_columns(name, frames[name], problems)
         for name in frames
-        if name in raw and (name in REQUIRED_FILES or len(frames[name].columns))
+        if name in present
+        and name not in unreadable
+        and (name in REQUIRED_FILES or len(frames[name].columns))
     ]
     columns_ok = all(checked)
     if problems or not columns_ok:

@@ -1,9 +1,12 @@
 """``locus load gtfs <feed.zip>``: a validated GTFS feed becomes the ``transit_*``/``gtfs_*`` rows.
 
-The feed is read and checked by :func:`etl.gtfs.read_gtfs`; any defect refuses the whole load
-(:class:`etl.loading.LoadError` listing every problem with its file and row), so a broken
-feed changes nothing. A good feed is handed to the common atomic loader as one table per
-GTFS file (keyed by the load id), its service period kept as the load's vintage
+The feed is read and checked by :func:`etl.gtfs.read_gtfs` within the configured limits
+(``LOCUS_TRANSIT_GTFS_MAX_*``: a zip bomb is refused before it is decompressed); any defect
+refuses the whole load (:class:`etl.loading.LoadError` listing every problem with its file and
+row), so a broken feed changes nothing. A feed with no stop in ``--region`` is refused too (it
+would become a second active feed for a place it does not serve) unless
+``--allow-outside-region`` asks for it. A good feed is handed to the common atomic loader as
+one table per GTFS file (keyed by the load id), its service period kept as the load's vintage
 (``YYYY-MM-DD/YYYY-MM-DD``). The timetable for any date is rebuilt from these rows by
 :mod:`app.services.transit` without the file.
 """
@@ -17,9 +20,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from etl.gtfs import WEEKDAYS, GtfsError, GtfsFeed, read_gtfs
+from config.settings import Settings
+from etl.gtfs import WEEKDAYS, GtfsError, GtfsFeed, GtfsLimits, read_gtfs
 from etl.loading import OGL, LoadError, ParsedFile, Region, Reject
 from etl.readers.common import Progress, report
+from spatial.crs import bng_to_wgs84
 
 __all__ = ["TABLES", "feed_tables", "parse_gtfs"]
 
@@ -137,19 +142,50 @@ def feed_tables(feed: GtfsFeed) -> dict[str, pd.DataFrame]:
     }
 
 
-def parse_gtfs(path: Path, region: Region, progress: Progress | None = None) -> ParsedFile:
+def _outside_region(feed: GtfsFeed, region: Region) -> str:
+    """Why a feed none of whose stops lies in the region is refused, with both extents."""
+    assert region.polygon is not None
+    stops = feed.stops
+    minx, miny, maxx, maxy = region.polygon.bounds
+    lons, lats = bng_to_wgs84(np.array([minx, maxx]), np.array([miny, maxy]))
+    return (
+        f"stops.txt: none of the feed's {int(stops['stop_lat'].notna().sum())} located stops "
+        f"lies in region {region.key} (stops: longitude {stops['stop_lon'].min():.3f}.."
+        f"{stops['stop_lon'].max():.3f}, latitude {stops['stop_lat'].min():.3f}.."
+        f"{stops['stop_lat'].max():.3f}; region: longitude {lons[0]:.3f}..{lons[1]:.3f}, "
+        f"latitude {lats[0]:.3f}..{lats[1]:.3f}); a feed wholly outside the region is refused "
+        "(--allow-outside-region loads it anyway)"
+    )
+
+
+def parse_gtfs(
+    path: Path,
+    region: Region,
+    progress: Progress | None = None,
+    *,
+    settings: Settings,
+    allow_outside_region: bool = False,
+) -> ParsedFile:
     """Read and validate a GTFS feed into load tables.
+
+    The feed is read within the limits of ``settings.transit`` (``gtfs_max_*``). A feed
+    partly inside ``region`` loads (trips cross its edge; the stops outside are noted); one
+    with no stop inside it is refused unless ``allow_outside_region``. A region given as a
+    local authority code with no areas loaded cannot be checked (noted).
 
     Raises
     ------
     LoadError
-        When the feed is unreadable or fails validation: one reject per problem, each naming
-        the GTFS file and row (line number, header = 1).
+        When the feed is unreadable, passes a limit, fails validation or lies wholly outside
+        the region: one reject per problem, each naming the GTFS file and row (line number,
+        header = 1).
     """
     try:
-        feed = read_gtfs(path)
+        feed = read_gtfs(path, GtfsLimits.from_settings(settings.transit))
     except GtfsError as exc:
-        raise LoadError(path, [Reject(None, p) for p in exc.problems]) from exc
+        # LoadError names the file itself: drop the reader's own "<file>: " before a problem.
+        prefix = f"{path.name}: "
+        raise LoadError(path, [Reject(None, p.removeprefix(prefix)) for p in exc.problems]) from exc
     report(progress, 1, 2)
     tables = feed_tables(feed)
     v = feed.vintage
@@ -163,9 +199,17 @@ def parse_gtfs(path: Path, region: Region, progress: Progress | None = None) -> 
         notes.append(f"{interpolated} untimed stop times interpolated")
     geoms = tables["transit_stops"]["geom"].to_numpy(dtype=object)
     located = ~shapely.is_missing(geoms)
-    if region.polygon is not None and located.any():
+    if region.key and region.polygon is None:
+        notes.append(f"region {region.key} has no areas loaded: stops not checked against it")
+    elif region.polygon is not None and located.any():
         outside = int((~region.contains(geoms[located])).sum())
-        if outside:
+        if outside == int(located.sum()):
+            if not allow_outside_region:
+                raise LoadError(path, [Reject(None, _outside_region(feed, region))])
+            notes.append(
+                f"no stop lies in region {region.key}: loaded as asked (--allow-outside-region)"
+            )
+        elif outside:
             notes.append(f"{outside} stops lie outside region {region.key} (kept: trips cross it)")
     report(progress, 2, 2)
     return ParsedFile(
