@@ -100,9 +100,7 @@ def line(n: int, new: bytes) -> Edit:
     return edit
 
 
-def bomb(
-    data_dir: Path, dest: Path, expanded_mb: int, *, lie: int | None = None, level: int = 9
-) -> Path:
+def bomb(data_dir: Path, dest: Path, expanded_mb: int, *, lie: int | None = None) -> Path:
     """The real feed whose stop_times.txt is one real row repeated to ``expanded_mb`` MB.
 
     ``lie``: write that uncompressed size into the central directory instead of the truth.
@@ -110,7 +108,7 @@ def bomb(
     block = ST_ROW * 25_000
     with (
         zipfile.ZipFile(data_dir / FEED) as zin,
-        zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=level) as zout,
+        zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zout,
     ):
         for info in zin.infolist():
             if info.filename != "stop_times.txt":
@@ -149,16 +147,20 @@ def repeated(times: int) -> Edit:
 
 
 def wide_stops(raw: bytes) -> bytes:
-    lines = raw.split(b"\r\n")
-    extra = [b"," + b",".join(b"x%d" % i for i in range(100))]
-    return b"\r\n".join([lines[0] + extra[0], *(ln + b"," * 100 for ln in lines[1:] if ln)])
+    """stops.txt with 100 more (empty) columns: 105 in all."""
+    header, *rows = [ln for ln in raw.split(b"\r\n") if ln]
+    names = b"".join(b",x%d" % i for i in range(100))
+    return b"\r\n".join([header + names, *(row + b"," * 100 for row in rows)]) + b"\r\n"
 
 
 def header_only(raw: bytes) -> bytes:
+    """The header row alone."""
     return raw.split(b"\r\n", 1)[0] + b"\r\n"
 
 
 def drop_column(col: bytes) -> Edit:
+    """The member without column ``col`` (no quoted commas in the real stops.txt)."""
+
     def edit(raw: bytes) -> bytes:
         rows = [ln.split(b",") for ln in raw.split(b"\r\n") if ln]
         i = rows[0].index(b'"' + col + b'"')
@@ -179,7 +181,7 @@ def shifted_north(degrees: float) -> Edit:
     return edit
 
 
-# (label, edits or a builder, settings overrides, expected message regex)
+# (label, builder of the bad zip from (data dir, tmp dir), settings overrides, message regex)
 Case = tuple[str, Callable[[Path, Path], Path], dict[str, float], str]
 
 
@@ -189,7 +191,7 @@ def _edits(edits: dict[str, Edit | None]) -> Callable[[Path, Path], Path]:
 
 CASES: list[Case] = [
     (
-        "bomb beyond the file size limit",
+        "beyond the file size limit",
         _edits({"stop_times.txt": repeated(12)}),
         {"gtfs_max_file_mb": 1},
         r"iow-bad\.zip: stop_times\.txt: 1\.5 MB uncompressed, more than the limit of 1\.0 MB "
