@@ -7,13 +7,15 @@ JIT off, and pools check a connection before handing it out, so one the server e
 replaced instead of failing the caller.
 
 Why the pools do their own check (:class:`CheckedPool`, :class:`CheckedAsyncPool`) instead of
-psycopg_pool's ``check=``: the pool's check loop waits between failed checks with exponential
-backoff (1 s, 2 s, 4 s...), meant against a busy loop. After the server ended every idle
+psycopg_pool's ``check=``: the pool's check loop waits between failed checks with growing
+pauses (1 s, 2 s, 4 s...), meant against a busy loop. After the server ended every idle
 connection of a full pool (``pg_terminate_backend``, a restart, an idle timeout), the next
-request then spent 1+2+4 s discarding three dead connections and hit the 10 s pool timeout on
-the fourth: 503s until the pool refilled (issue 17). Here a dead connection is returned at
-once (the pool closes it and opens a replacement) and the next one is tried, without waiting,
-up to the pool's size plus one; only the total wait is bounded by the pool timeout.
+request spent those pauses on dead connections and hit the 10 s pool timeout: 503s until the
+pool refilled (issue 17). Here a dead connection is returned at once (the pool closes it and
+opens a replacement) and the next one is tried without waiting, up to the pool's size plus
+one; only the total wait is bounded by the pool timeout. While the database is down, a pool
+retries replacing connections for ``LOCUS_DATABASE_POOL_RECONNECT_TIMEOUT_S`` only and then
+connects on demand, so the API is back within seconds of the database.
 
 Why these options: the planner's cost estimates for tile statements cross
 ``jit_above_cost``, and compiling then took ~600 ms of a tile that runs in 30 ms without it
@@ -108,6 +110,9 @@ class CheckedPool(ConnectionPool[Connection[Any]]):
                 log.info("pool %r: dead connection discarded (%s)", self.name, exc)
                 self.putconn(conn)  # broken: the pool closes it and opens a replacement
                 continue
+            except BaseException:  # interrupted: give the connection back, try no more
+                self.putconn(conn)
+                raise
             return conn
         raise _timed_out(self.name, total)
 
@@ -134,6 +139,9 @@ class CheckedAsyncPool(AsyncConnectionPool[AsyncConnection[Any]]):
                 log.info("pool %r: dead connection discarded (%s)", self.name, exc)
                 await self.putconn(conn)
                 continue
+            except BaseException:  # cancelled (client gone): never leak the connection
+                await self.putconn(conn)
+                raise
             return conn
         raise _timed_out(self.name, total)
 
