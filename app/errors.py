@@ -4,6 +4,14 @@ Every error the API returns is ``application/problem+json`` with ``type``, ``tit
 ``status``, ``detail`` and ``instance``; errors about a request parameter also carry
 ``parameter`` (the name as the client sent it, e.g. ``bbox-crs``) so a client can say which
 input was wrong. FastAPI's own validation errors are converted to the same shape.
+
+A database failure is never a plain 500: a connection that could not be had (pool timeout),
+one lost mid-query (the server ended it, ``AdminShutdown``, a network failure) or a
+statement cancelled by the statement timeout is a 503 problem with ``Retry-After``, the
+failure logged without a traceback. It is found wherever it surfaces: raised as is, or
+wrapped by a library (procrastinate's ``ConnectorException`` when a job is deferred, an
+exception group) as the cause of another error. Anything else unexpected is a 500 problem
+(logged with its traceback), not Starlette's plain-text "Internal Server Error".
 """
 
 from __future__ import annotations
@@ -16,10 +24,13 @@ import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from procrastinate.exceptions import ConnectorException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
 _TYPE_BASE = "https://locus.invalid/problems/"
+#: Seconds a client is asked to wait (``Retry-After``) after a database failure.
+RETRY_AFTER_S = 5
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +161,14 @@ def problem(
 
 async def _locus_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LocusError)
+    status = status_for(exc)
     return problem(
         request,
-        status=status_for(exc),
+        status=status,
         title=exc.title,
         detail=exc.detail,
         slug=exc.slug,
+        headers={"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None,
         parameter=exc.parameter,
     )
 
@@ -201,30 +214,75 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _pool_timeout(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable: %s", exc)
+def database_failure(exc: BaseException) -> psycopg.Error | None:
+    """The psycopg error behind ``exc``: itself, one in its chain of causes and contexts, or
+    one inside an exception group; None when no database error led to it."""
+    stack: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, psycopg.Error):
+            return current
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(current.exceptions)
+        stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return None
+
+
+def _unavailable(request: Request, slug: str, title: str, detail: str) -> JSONResponse:
     return problem(
         request,
         status=503,
-        title=DatabaseUnavailable.title,
-        detail="the database is not reachable; try again shortly",
-        slug=DatabaseUnavailable.slug,
-        headers={"Retry-After": "5"},
+        title=title,
+        detail=detail,
+        slug=slug,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 
 
-async def _db_error(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        return problem(
+def database_problem(request: Request, err: psycopg.Error) -> JSONResponse:
+    """The problem response for a database error (503 for failures, 500 for anything else)."""
+    if isinstance(err, psycopg.errors.QueryCanceled):
+        log.warning("%s %s: query cancelled: %s", request.method, request.url.path, err)
+        if "statement timeout" in str(err):
+            return _unavailable(
+                request,
+                QueryTimeout.slug,
+                QueryTimeout.title,
+                "the query ran past the statement timeout; narrow the request or try again later",
+            )
+        return _unavailable(
             request,
-            status=503,
-            title=QueryTimeout.title,
-            detail="the query ran past the statement timeout; narrow the request",
-            slug=QueryTimeout.slug,
+            DatabaseUnavailable.slug,
+            DatabaseUnavailable.title,
+            "the database cancelled the query; try again shortly",
         )
-    if isinstance(exc, psycopg.OperationalError):
-        return await _pool_timeout(request, exc)
-    log.exception("database error", exc_info=exc)
+    if isinstance(err, psycopg_pool.PoolTimeout):
+        log.warning("%s %s: no connection: %s", request.method, request.url.path, err)
+        return _unavailable(
+            request,
+            DatabaseUnavailable.slug,
+            DatabaseUnavailable.title,
+            "no database connection became available in time; try again shortly",
+        )
+    if isinstance(err, psycopg.OperationalError):
+        log.warning(
+            "%s %s: database failure: %s: %s",
+            request.method,
+            request.url.path,
+            type(err).__name__,
+            str(err).strip(),
+        )
+        return _unavailable(
+            request,
+            DatabaseUnavailable.slug,
+            DatabaseUnavailable.title,
+            "the database connection failed while answering this request; try again shortly",
+        )
+    log.error("database error on %s %s", request.method, request.url.path, exc_info=err)
     return problem(
         request,
         status=500,
@@ -234,10 +292,29 @@ async def _db_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _error(request: Request, exc: Exception) -> JSONResponse:
+    err = database_failure(exc)
+    if err is not None:
+        return database_problem(request, err)
+    # Starlette's last resort (the Exception handler) re-raises afterwards, so the server
+    # logs the traceback; the client gets a 500 problem instead of plain text.
+    log.error("%s %s: unexpected %s", request.method, request.url.path, type(exc).__name__)
+    return problem(
+        request,
+        status=500,
+        title="Internal error",
+        detail="an unexpected error occurred",
+        slug="internal",
+    )
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the problem+json handlers on ``app``."""
     app.add_exception_handler(LocusError, _locus_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(psycopg_pool.PoolTimeout, _pool_timeout)
-    app.add_exception_handler(psycopg.Error, _db_error)
+    # Database failures, raised as is or wrapped by procrastinate when a job is deferred.
+    app.add_exception_handler(psycopg.Error, _error)
+    app.add_exception_handler(ConnectorException, _error)
+    # Anything else (an exception group, another wrapper, a bug): Starlette's last resort.
+    app.add_exception_handler(Exception, _error)

@@ -64,6 +64,11 @@ class DatabaseSettings(BaseSettings):
     pool_max_size: int = Field(default=10, ge=1)
     #: Seconds a caller waits for a pooled connection before giving up (503 in the API).
     pool_timeout_s: float = Field(default=10.0, gt=0)
+    #: Seconds a pool keeps retrying (with growing pauses: 1, 2, 4 s...) to replace a
+    #: connection while the database is down; then it stops and connects again on the next
+    #: request. Short, so the API is back within seconds of the database, however long the
+    #: outage (psycopg_pool's 5 minutes let the pauses grow to a minute).
+    pool_reconnect_timeout_s: float = Field(default=5.0, gt=0)
 
     @model_validator(mode="after")
     def _pool_sizes_consistent(self) -> DatabaseSettings:

@@ -6,6 +6,17 @@ Every connection, sync or async, API request, job or load, is opened with
 JIT off, and pools check a connection before handing it out, so one the server ended is
 replaced instead of failing the caller.
 
+Why the pools do their own check (:class:`CheckedPool`, :class:`CheckedAsyncPool`) instead of
+psycopg_pool's ``check=``: the pool's check loop waits between failed checks with growing
+pauses (1 s, 2 s, 4 s...), meant against a busy loop. After the server ended every idle
+connection of a full pool (``pg_terminate_backend``, a restart, an idle timeout), the next
+request spent those pauses on dead connections and hit the 10 s pool timeout: 503s until the
+pool refilled (issue 17). Here a dead connection is returned at once (the pool closes it and
+opens a replacement) and the next one is tried without waiting, up to the pool's size plus
+one; only the total wait is bounded by the pool timeout. While the database is down, a pool
+retries replacing connections for ``LOCUS_DATABASE_POOL_RECONNECT_TIMEOUT_S`` only and then
+connects on demand, so the API is back within seconds of the database.
+
 Why these options: the planner's cost estimates for tile statements cross
 ``jit_above_cost``, and compiling then took ~600 ms of a tile that runs in 30 ms without it
 (measured, bench/api_load.py). Parallel query is off: on two cores a Gather's worker start-up
@@ -18,19 +29,24 @@ SQLAlchemy remains only where Alembic needs it (``migrations/``, :mod:`store.adm
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Literal
 
 import pandas as pd
-from psycopg import Connection, sql
+import psycopg
+from psycopg import AsyncConnection, Connection, sql
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from config.settings import DatabaseSettings
 
 __all__ = [
+    "CheckedAsyncPool",
+    "CheckedPool",
     "Database",
     "Purpose",
     "Query",
@@ -45,6 +61,8 @@ __all__ = [
 Purpose = Literal["interactive", "batch"]
 #: A statement: text with ``%(name)s`` placeholders, or a composed :mod:`psycopg.sql` object.
 Query = str | bytes | sql.SQL | sql.Composed
+
+log = logging.getLogger(__name__)
 
 
 def connection_kwargs(settings: DatabaseSettings, *, purpose: Purpose) -> dict[str, Any]:
@@ -62,18 +80,84 @@ def connection_kwargs(settings: DatabaseSettings, *, purpose: Purpose) -> dict[s
     }
 
 
+def _timed_out(pool: str, timeout: float) -> PoolTimeout:
+    return PoolTimeout(f"couldn't get a working connection from {pool!r} after {timeout:.2f} sec")
+
+
+class CheckedPool(ConnectionPool[Connection[Any]]):
+    """A sync pool whose :meth:`getconn` hands out only a connection that answered a round
+    trip just now, discarding dead ones without backoff (see the module docstring).
+
+    A ``check`` argument is ignored: this is the check.
+    """
+
+    def __init__(self, conninfo: str = "", **kwargs: Any) -> None:
+        kwargs.pop("check", None)
+        super().__init__(conninfo, **kwargs)
+
+    def getconn(self, timeout: float | None = None) -> Connection[Any]:
+        """A live connection within ``timeout`` (default: the pool's) or :class:`PoolTimeout`."""
+        total = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + total
+        for _ in range(self.max_size + 1):
+            try:
+                conn = super().getconn(timeout=max(deadline - time.monotonic(), 0.0))
+            except PoolTimeout:
+                raise _timed_out(self.name, total) from None
+            try:
+                self.check_connection(conn)
+            except psycopg.Error as exc:
+                log.info("pool %r: dead connection discarded (%s)", self.name, exc)
+                self.putconn(conn)  # broken: the pool closes it and opens a replacement
+                continue
+            except BaseException:  # interrupted: give the connection back, try no more
+                self.putconn(conn)
+                raise
+            return conn
+        raise _timed_out(self.name, total)
+
+
+class CheckedAsyncPool(AsyncConnectionPool[AsyncConnection[Any]]):
+    """The async twin of :class:`CheckedPool` (the API's pool, the job queue's)."""
+
+    def __init__(self, conninfo: str = "", **kwargs: Any) -> None:
+        kwargs.pop("check", None)
+        super().__init__(conninfo, **kwargs)
+
+    async def getconn(self, timeout: float | None = None) -> AsyncConnection[Any]:
+        """A live connection within ``timeout`` (default: the pool's) or :class:`PoolTimeout`."""
+        total = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + total
+        for _ in range(self.max_size + 1):
+            try:
+                conn = await super().getconn(timeout=max(deadline - time.monotonic(), 0.0))
+            except PoolTimeout:
+                raise _timed_out(self.name, total) from None
+            try:
+                await self.check_connection(conn)
+            except psycopg.Error as exc:
+                log.info("pool %r: dead connection discarded (%s)", self.name, exc)
+                await self.putconn(conn)
+                continue
+            except BaseException:  # cancelled (client gone): never leak the connection
+                await self.putconn(conn)
+                raise
+            return conn
+        raise _timed_out(self.name, total)
+
+
 def async_pool(
     settings: DatabaseSettings, *, purpose: Purpose = "interactive"
 ) -> AsyncConnectionPool[Any]:
     """An unopened async pool (the API's), checked before each reuse."""
-    return AsyncConnectionPool(
+    return CheckedAsyncPool(
         settings.libpq_url,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
         timeout=settings.pool_timeout_s,
+        reconnect_timeout=settings.pool_reconnect_timeout_s,
         open=False,
         name=f"locus-{purpose}-async",
-        check=AsyncConnectionPool.check_connection,
         kwargs=connection_kwargs(settings, purpose=purpose),
     )
 
@@ -88,14 +172,14 @@ class Database:
     def __init__(self, settings: DatabaseSettings, *, purpose: Purpose) -> None:
         self.settings = settings
         self.purpose = purpose
-        self.pool: ConnectionPool[Connection[Any]] = ConnectionPool(
+        self.pool: ConnectionPool[Connection[Any]] = CheckedPool(
             settings.libpq_url,
             min_size=1,
             max_size=settings.pool_max_size,
             timeout=settings.pool_timeout_s,
+            reconnect_timeout=settings.pool_reconnect_timeout_s,
             open=True,
             name=f"locus-{purpose}",
-            check=ConnectionPool.check_connection,
             kwargs=connection_kwargs(settings, purpose=purpose),
         )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import procrastinate
 
 from config.settings import Settings
-from store.connection import connection_kwargs
+from store.connection import CheckedAsyncPool, connection_kwargs
 
 __all__ = ["DEFAULT_QUEUE", "connected_app", "queue_app"]
 
@@ -34,7 +34,8 @@ def connected_app(settings: Settings) -> procrastinate.App:
     """A copy of :data:`queue_app` with a pooled connector on ``settings.database``.
 
     Its connections are made with :func:`store.connection.connection_kwargs` (purpose
-    ``batch``: the jobs' statement timeout, JIT off). Open it with ``async with
+    ``batch``: the jobs' statement timeout, JIT off) and checked before reuse without
+    backoff (:class:`store.connection.CheckedAsyncPool`). Open it with ``async with
     app.open_async():`` (or ``with app.open():``).
     """
     kwargs = connection_kwargs(settings.database, purpose="batch")
@@ -42,6 +43,11 @@ def connected_app(settings: Settings) -> procrastinate.App:
     # autocommit=True and would be given the argument twice).
     kwargs.pop("autocommit")
     connector = procrastinate.PsycopgConnector(
-        conninfo=settings.database.libpq_url, min_size=1, max_size=4, kwargs=kwargs
+        conninfo=settings.database.libpq_url,
+        min_size=1,
+        max_size=4,
+        reconnect_timeout=settings.database.pool_reconnect_timeout_s,
+        kwargs=kwargs,
+        pool_factory=CheckedAsyncPool,
     )
     return queue_app.with_connector(connector)

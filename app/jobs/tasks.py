@@ -20,6 +20,8 @@ A worker that dies mid-run cannot do any of this; :mod:`app.jobs.worker` sweeps 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 
 from procrastinate import JobContext
@@ -49,6 +51,15 @@ def run_process(context: JobContext, job_id: str) -> None:
         # Only a worker started by app.jobs.worker has them; anything else is a set-up error.
         raise RuntimeError("run_process needs a worker started by app.jobs.worker.run_worker")
     attempt = (context.job.attempts or 0) + 1
+    # The sweep names a lost worker by this id: the log line maps it to a host and process.
+    log.info(
+        "job %s attempt %s on queue worker %s (%s, pid %s)",
+        job_id,
+        attempt,
+        context.job.worker_id,
+        socket.gethostname(),
+        os.getpid(),
+    )
     execute_job(job_id, attempt=attempt, settings=settings, should_abort=context.should_abort)
 
 

@@ -8,7 +8,8 @@ worker sweeps on start and then every ``LOCUS_JOBS_SWEEP_INTERVAL_S`` seconds:
 - a stalled job that was dismissed is finished as aborted;
 - one with attempts left (``LOCUS_JOBS_MAX_ATTEMPTS``, default 2) is queued again and its
   job row goes back to ``accepted`` with a message saying why;
-- otherwise it is failed, the job row says the worker stopped and after how many attempts;
+- otherwise it is failed, the job row says which worker stopped (procrastinate's worker id,
+  which the task logs with host and pid when an attempt starts) and after how many attempts;
 - job rows still queued/running whose queue entry ended without a result are failed.
 
 So no job stays "running" once its worker is gone, as long as one worker runs.
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 import procrastinate
 import psycopg
-from procrastinate.jobs import Status
+from procrastinate.jobs import Job, Status
 
 from app.jobs.queue import connected_app
 from app.jobs.tasks import SETTINGS_KEY
@@ -44,6 +45,12 @@ class SweepAction:
     job_id: str
     queue_job_id: int
     action: str  # "retried" | "failed" | "aborted" | "orphan-failed"
+
+
+def _named(job: Job) -> str:
+    # procrastinate's worker id, as the task logged it when the attempt started (it is gone
+    # from the queue entry only if another worker pruned the dead one before this sweep).
+    return "" if job.worker_id is None else f" (queue worker {job.worker_id})"
 
 
 async def sweep_stalled_jobs(app: procrastinate.App, settings: Settings) -> list[SweepAction]:
@@ -66,8 +73,8 @@ async def sweep_stalled_jobs(app: procrastinate.App, settings: Settings) -> list
                 actions.append(SweepAction(job_id, job.id, "aborted"))
             elif attempt < js.max_attempts:
                 message = (
-                    f"queued again: the worker running attempt {attempt} stopped (no heartbeat "
-                    f"for over {js.stalled_worker_timeout_s:g} s)"
+                    f"queued again: the worker running attempt {attempt}{_named(job)} stopped "
+                    f"(no heartbeat for over {js.stalled_worker_timeout_s:g} s)"
                 )
                 # the queue entry first: the job row never claims a state the queue lacks
                 await app.job_manager.retry_job_by_id_async(
@@ -77,9 +84,9 @@ async def sweep_stalled_jobs(app: procrastinate.App, settings: Settings) -> list
                 actions.append(SweepAction(job_id, job.id, "retried"))
             else:
                 message = (
-                    f"failed: the worker running this job stopped without finishing (no "
-                    f"heartbeat for over {js.stalled_worker_timeout_s:g} s), after {attempt} "
-                    f"attempt{'s' if attempt > 1 else ''}"
+                    f"failed: the worker running this job{_named(job)} stopped without "
+                    f"finishing (no heartbeat for over {js.stalled_worker_timeout_s:g} s), "
+                    f"after {attempt} attempt{'s' if attempt > 1 else ''}"
                 )
                 await app.job_manager.finish_job_by_id_async(job.id, Status.FAILED, False)
                 await job_rows.fail_job_async(aconn, job_id, message)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.dependencies import PoolDep
-from app.errors import DatabaseUnavailable, problem
+from app.errors import RETRY_AFTER_S, DatabaseUnavailable, problem
 from app.schemas.health import Liveness, Readiness
 from app.schemas.openapi import problems
 from store.health import server_versions
@@ -51,7 +51,7 @@ async def readyz(request: Request, pool: PoolDep) -> Response:
             title=DatabaseUnavailable.title,
             detail=f"database check failed: {type(exc).__name__}",
             slug=DatabaseUnavailable.slug,
-            headers={"Retry-After": "5"},
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     return JSONResponse(
         {

@@ -68,12 +68,22 @@ _EXTRA_SCHEMAS: dict[str, tuple[type[BaseModel], JsonSchemaMode]] = {
 }
 
 
+#: The header every 503 carries (a database failure, data not loaded yet).
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "integer"},
+    }
+}
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` entries documenting ``statuses`` as problem+json :class:`Problem`."""
     return {
         status: {
             "description": _DESCRIPTIONS.get(status, "Error"),
             "content": {PROBLEM_JSON: {"schema": {"$ref": _REF.format(model="Problem")}}},
+            **({"headers": _RETRY_AFTER} if status == 503 else {}),
         }
         for status in statuses
     }

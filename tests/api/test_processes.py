@@ -477,11 +477,29 @@ def test_restricted_results_are_the_owners_in_every_format(
 
 
 # ------------------------------------------------------------------------------- worker loss
-def _kill_mid_job(c: Any, key: str, max_attempts: str) -> tuple[str, dict[str, Any]]:
+def _queue_worker(db_url: str, job_id: str) -> int:
+    """procrastinate's id of the worker running the job's queue entry."""
+    with psycopg.connect(_libpq(db_url)) as conn:
+        row = conn.execute(
+            "SELECT p.worker_id FROM jobs j "
+            "JOIN procrastinate_jobs p ON p.id = j.procrastinate_job_id WHERE j.id = %s",
+            (job_id,),
+        ).fetchone()
+    assert row is not None
+    assert row[0] is not None
+    return int(row[0])
+
+
+def _kill_mid_job(
+    c: Any, db_url: str, key: str, max_attempts: str
+) -> tuple[str, int, dict[str, Any]]:
+    """Run an echo job on a worker, ``kill -9`` it mid-job, start another worker: the job id,
+    the killed worker's queue id and the job's final status."""
     a = auth(key)
     job_id = _submit(c, key, {"message": "survivor", "delay_s": 2, "steps": 20})
     with worker(LOCUS_JOBS_MAX_ATTEMPTS=max_attempts) as first:
         wait_for(c, job_id, a, lambda s: s["status"] == "running" and s["progress"] > 0)
+        lost = _queue_worker(db_url, job_id)
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
     stuck = c.get(f"/jobs/{job_id}", headers=a).json()
@@ -490,12 +508,12 @@ def _kill_mid_job(c: Any, key: str, max_attempts: str) -> tuple[str, dict[str, A
         final = wait_for(
             c, job_id, a, lambda s: s["status"] in ("successful", "failed"), timeout_s=60
         )
-    return job_id, final
+    return job_id, lost, final
 
 
 def test_killed_worker_job_is_retried(db_url: str, keys: dict[str, str]) -> None:
     with client() as c:
-        job_id, final = _kill_mid_job(c, keys["a_analyst"], "2")
+        job_id, _, final = _kill_mid_job(c, db_url, keys["a_analyst"], "2")
         assert final["status"] == "successful"
         assert final["attempts"] == 2
         results = c.get(f"/jobs/{job_id}/results", headers=auth(keys["a_analyst"])).json()
@@ -505,13 +523,16 @@ def test_killed_worker_job_is_retried(db_url: str, keys: dict[str, str]) -> None
 
 def test_killed_worker_job_fails_with_reason(db_url: str, keys: dict[str, str]) -> None:
     with client() as c:
-        job_id, final = _kill_mid_job(c, keys["a_analyst"], "1")
+        job_id, lost, final = _kill_mid_job(c, db_url, keys["a_analyst"], "1")
         assert final["status"] == "failed"
         assert final["message"] == (
-            "failed: the worker running this job stopped without finishing "
-            "(no heartbeat for over 1 s), after 1 attempt"
+            f"failed: the worker running this job (queue worker {lost}) stopped without "
+            "finishing (no heartbeat for over 1 s), after 1 attempt"
         )
         assert _queue_status(db_url, job_id)[0] == "failed"
+        results = c.get(f"/jobs/{job_id}/results", headers=auth(keys["a_analyst"]))
+        assert results.status_code == 404  # no results: the problem says why
+        assert final["message"] in results.json()["detail"]
 
 
 # ------------------------------------------------------------------------------- end to end
