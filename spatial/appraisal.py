@@ -183,14 +183,16 @@ def check_weights(weights: Mapping[str, float], criteria: Sequence[str]) -> Floa
         problems.append("weights: at least one criterion needs a weight above 0")
     if problems:
         raise AppraisalError(problems)
-    return out / out.sum()
+    normalised: FloatArray = out / out.sum()
+    return normalised
 
 
 def rank(scores: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """Competition ranks (1 = highest) along the last axis; scores within 1e-9 tie."""
     s = np.asarray(scores, dtype=np.float64)
     better = s[..., None, :] > s[..., :, None] + _TIE  # [..., i, k]: k beats i
-    return (1 + better.sum(axis=-1)).astype(np.int64)
+    ranks: npt.NDArray[np.int64] = (1 + better.sum(axis=-1)).astype(np.int64)
+    return ranks
 
 
 def pareto(
