@@ -26,8 +26,9 @@ from jinja2 import Environment, select_autoescape
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
-from app.reports import Source, _fmt, _site_points, render_pdf
-from app.reports._charts import ATTRIBUTION, access_maps, data_uri, losers_chart, png
+from app.reports import Source, _site_points, render_pdf
+from app.reports import _pack_text as text
+from app.reports._charts import ATTRIBUTION, access_maps, losers_chart, png
 from app.reports._charts import time_distribution as s_curves
 from spatial.crs import BNG
 from spatial.modes import mode_spec
@@ -72,49 +73,6 @@ _TEMPLATE = """<!doctype html>
 _env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
 
 
-def _table(
-    frame: pd.DataFrame, caption: str, *, row_header: str | None = None, css: str = ""
-) -> str:
-    """An HTML table with a caption, column headers (``scope="col"``) and, with
-    ``row_header``, that column as row headers (``scope="row"``)."""
-    text = {c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])}
-
-    def cls(c: Any) -> str:
-        return ' class="t"' if c in text else ""
-
-    head = "".join(f'<th scope="col"{cls(c)}>{escape(str(c))}</th>' for c in frame.columns)
-    rows = []
-    for rec in frame.itertuples(index=False):
-        cells = []
-        for c, v in zip(frame.columns, rec, strict=True):
-            if c == row_header:
-                cells.append(f'<th scope="row" class="t">{escape(_fmt(v))}</th>')
-            else:
-                cells.append(f"<td{cls(c)}>{escape(_fmt(v))}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return (
-        f'<table class="{escape(css)}"><caption>{escape(caption)}</caption>'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
-def _p(*texts: str) -> str:
-    return "".join(f"<p>{escape(t)}</p>" for t in texts if t)
-
-
-def _figure(image: bytes, alt: str, caption: str) -> str:
-    return (
-        f'<figure><img src="{data_uri(image)}" alt="{escape(alt)}">'
-        f"<figcaption>{escape(caption)}</figcaption></figure>"
-    )
-
-
-def _num(v: Any, digits: int = 1) -> str:
-    if v is None or (isinstance(v, float) and not np.isfinite(v)):
-        return "unknown"
-    return f"{float(v):,.{digits}f}"
-
-
 def _scores_chart(labels: Sequence[str], scores: Sequence[float]) -> Figure:
     fig, ax = plt.subplots(figsize=(7.5, 0.5 + 0.45 * len(labels)))
     y = np.arange(len(labels))[::-1]
@@ -126,74 +84,6 @@ def _scores_chart(labels: Sequence[str], scores: Sequence[float]) -> Figure:
         ax.text(min(s + 0.01, 0.93), yi, f"{s:.2f}", va="center", fontsize=8)
     fig.subplots_adjust(left=0.38, right=0.97, bottom=0.2 if len(labels) < 4 else 0.12)
     return fig
-
-
-def _summary(results: Mapping[str, Any], labels: Mapping[str, str], crit: Mapping[str, Any]) -> str:
-    ranking = results["ranking"]
-    rows = {r["option"]: r for r in ranking["rows"]}
-    top = ranking["top"]
-    opts = results["options"]
-    a = results.get("assumptions", {})
-    parts = [
-        f"This pack compares {len(opts)} options for where services are provided "
-        f"({', '.join(a.get('kinds', []))}): "
-        + "; ".join(f"“{o['label']}”" for o in opts)
-        + ". Each option is judged on how long people take to reach their nearest site, "
-        "who would lose access and whether that falls on deprived areas or older people, "
-        "how far patients travel and the carbon that travel emits, and what the option does "
-        "to the estate (buildings, running costs, land).",
-        f"With the weights used, “{labels[top]}” scores highest "
-        f"({rows[top]['score']:.2f} out of 1).",
-    ]
-    sens = ranking.get("sensitivity", {})
-    if sens.get("min_change") is not None:
-        c = crit.get(sens["min_change_criterion"], {})
-        parts.append(
-            f"The preferred option would change if the weight given to "
-            f"“{c.get('label', sens['min_change_criterion'])}” moved by "
-            f"{100 * sens['min_change']:.0f} percentage points (other weights adjusted in "
-            f"proportion)."
-        )
-    else:
-        parts.append("No change of a single weight changes the preferred option.")
-    mc = ranking.get("monte_carlo")
-    if mc:
-        parts.append(
-            f"Allowing for uncertainty in the figures ({mc['draws']:,} random draws), "
-            f"“{labels[top]}” ranks first in {100 * mc['first_share'][top]:.0f}% of draws."
-        )
-    dominated = [labels[r["option"]] for r in ranking["rows"] if r["dominated"]]
-    if dominated:
-        parts.append(
-            "Some options are worse than another option on every criterion that counts and "
-            f"better on none: {', '.join(dominated)}."
-        )
-    items = []
-    threshold = a.get("threshold_min", 20)
-    for o in opts:
-        if o["kind"] == "baseline":
-            continue
-        detail = results["details"][o["id"]]
-        for m, d in detail["modes"].items():
-            v = next(r["values"] for r in results["matrix"] if r["option"] == o["id"])
-            base: dict[str, Any] = next(
-                (r["values"] for r in results["matrix"] if r["option"] == "baseline"), {}
-            )
-            lose = sum(d.get("losing_by_age", {}).values())
-            deprived = sum(x for k, x in d.get("losing_by_imd", {}).items() if k in ("1", "2"))
-            mean = v.get(f"mean_time_min:{m}")
-            was = base.get(f"mean_time_min:{m}")
-            change = f" (from {_num(was)} today)" if was is not None else ""
-            items.append(
-                f"“{o['label']}”, by {mode_spec(m).label.lower()}: {lose:,.0f} people would "
-                f"no longer reach a site within {threshold:g} minutes ({deprived:,.0f} of them "
-                f"in the 20% most deprived areas); the average journey would take "
-                f"{_num(mean)} minutes{change}."
-            )
-    body = _p(*parts)
-    if items:
-        body += "<ul>" + "".join(f"<li>{escape(i)}</li>" for i in items) + "</ul>"
-    return body
 
 
 def consultation_pack(
@@ -231,7 +121,7 @@ def consultation_pack(
     def add(sid: str, heading: str, body: str) -> None:
         sections.append({"id": sid, "heading": heading, "body": body})
 
-    add("summary", "Summary in plain language", _summary(results, labels, crit))
+    add("summary", "Summary in plain language", text.summary(results, labels, crit))
 
     options = pd.DataFrame(
         [
@@ -246,11 +136,11 @@ def consultation_pack(
             for o in results["options"]
         ]
     )
-    add("options", "The options", _table(options, "The options compared", row_header="option"))
+    add("options", "The options", text.table(options, "The options compared", row_header="option"))
     pdf_tables.append(("The options", options[["option", "id", "type", "changes"]]))
 
     matrix = {r["option"]: r["values"] for r in results["matrix"]}
-    table = pd.DataFrame(
+    values_table = pd.DataFrame(
         [
             {
                 "criterion": c["label"],
@@ -283,18 +173,22 @@ def consultation_pack(
     add(
         "appraisal",
         "Appraisal table",
-        _p(
+        text.para(
             "Each criterion's values are scaled from 0 (the worst among these options) to 1 "
             "(the best), multiplied by its weight and added up: the score. Weights are "
             "shares of 1. An option is 'dominated' when another is at least as good on every "
             "weighted criterion and better on at least one."
         )
-        + _table(table, "Criteria values by option (raw values in each criterion's unit)",
-                 row_header="criterion", css="matrix")
-        + _table(rows, "Score and rank of each option", row_header="option", css="ranking")
-        + _figure(chart, alt, "Weighted score of each option (higher is better)."),
+        + text.table(
+            values_table,
+            "Criteria values by option (raw values in each criterion's unit)",
+            row_header="criterion",
+            css="matrix",
+        )
+        + text.table(rows, "Score and rank of each option", row_header="option", css="ranking")
+        + text.figure(chart, alt, "Weighted score of each option (higher is better)."),
     )  # fmt: skip
-    pdf_tables += [("Appraisal table", table), ("Score and rank", rows)]
+    pdf_tables += [("Appraisal table", values_table), ("Score and rank", rows)]
 
     sens = pd.DataFrame(
         [
@@ -309,11 +203,11 @@ def consultation_pack(
             for s in ranking["sensitivity"]["criteria"]
         ]
     )
-    body = _p(
+    body = text.para(
         "How much would one weight have to change before another option came out on top? "
         "Each row moves one criterion's weight, keeping the others in proportion. A dash "
         "means no change of that weight alone changes the top option."
-    ) + _table(sens, "Weight at which the top option changes", row_header="criterion")
+    ) + text.table(sens, "Weight at which the top option changes", row_header="criterion")
     pdf_tables.append(("Sensitivity to the weights", sens))
     mc = ranking.get("monte_carlo")
     if mc:
@@ -329,11 +223,11 @@ def consultation_pack(
                 for o in mc["first_share"]
             ]
         )
-        body += _p(
+        body += text.para(
             f"Uncertainty: the figures with a stated range were drawn at random "
             f"({mc['distribution']} distribution, {mc['draws']:,} draws, seed {mc['seed']}) "
             "and the options ranked in every draw."
-        ) + _table(dist, "Ranks over the random draws", row_header="option")
+        ) + text.table(dist, "Ranks over the random draws", row_header="option")
         pdf_tables.append(("Ranks under uncertainty", dist))
     add("sensitivity", "How sensitive is the ranking?", body)
 
@@ -342,16 +236,11 @@ def consultation_pack(
         if res is None:
             continue
         body = ""
-        changes = res.scenario.to_dict()["changes"]
+        changes = [text.describe(c, res.sites) for c in res.scenario.to_dict()["changes"]]
         if changes:
-            body += "<ul>" + "".join(
-                f"<li>{escape(c['type'].replace('_', ' '))}: "
-                + escape(", ".join(f"{k} {v}" for k, v in c.items()
-                                   if k != "type" and v not in (None, "", 0.0, [])))
-                + "</li>" for c in changes
-            ) + "</ul>"  # fmt: skip
+            body += "<ul>" + "".join(f"<li>{escape(c)}</li>" for c in changes) + "</ul>"
         else:
-            body += _p("No change: today's sites.")
+            body += text.para("No change: today's sites.")
         pts = _site_points(res, None)
         detail = results["details"][o["id"]]
         for m, mres in res.modes.items():
@@ -360,7 +249,7 @@ def consultation_pack(
             curve = png(s_curves(mres.areas, bands_min=res.bands_min))
             images.append(curve)
             body += f"<h3>{escape(o['label'])}: {escape(ml)}</h3>"
-            body += _figure(
+            body += text.figure(
                 curve,
                 f"Line chart: share of residents (0-100%) within each travel time by "
                 f"{ml.lower()}, today (solid line) and with this option (dashed line).",
@@ -373,7 +262,7 @@ def consultation_pack(
                                            title=f"{o['label']}: {ml}"))  # fmt: skip
                     images.append(maps)
                     n_lose = int((mres.areas["status"] == "loses").sum())
-                    body += _figure(
+                    body += text.figure(
                         maps,
                         f"Three maps of the areas: travel time by {ml.lower()} to the nearest "
                         f"site today, with this option, and the change (red longer, blue "
@@ -381,7 +270,9 @@ def consultation_pack(
                         f"{threshold:g} minutes.",
                         "Map of the change in travel time.",
                     )
-            by_age = mres.by_age("loses").rename("people losing access").reset_index()
+            by_age = (
+                mres.by_age("loses").rename("people losing access").rename_axis("age band")
+            ).reset_index()
             by_imd = (
                 mres.by_imd("loses")
                 .reindex(range(1, 11), fill_value=0.0)
@@ -404,32 +295,35 @@ def consultation_pack(
                 lose_png = png(losers_chart(mres.by_age("loses"), mres.by_imd("loses"),
                                             threshold_min=threshold))  # fmt: skip
                 images.append(lose_png)
-                body += _figure(
+                body += text.figure(
                     lose_png,
                     f"Bar charts of the people losing access within {threshold:g} minutes by "
                     f"{ml.lower()}, by age band and by IMD decile (numbers in the tables).",
                     "Who loses access.",
                 )
-            body += _p(
+            body += text.para(
                 f"{float(mres.loses['persons'].sum()):,.0f} people lose and "
                 f"{float(mres.gains['persons'].sum()):,.0f} gain access within "
                 f"{threshold:g} minutes by {ml.lower()}. Concentration index of travel time "
-                f"by deprivation: {_num(d.get('concentration_index'), 3)} (negative: longer "
+                f"by deprivation: {text.num(d.get('concentration_index'), 3)} (negative: longer "
                 "journeys fall more on deprived areas)."
             )
-            body += _table(by_age, f"Who loses access by age band ({ml})", row_header="age_band")
-            body += _table(by_imd, f"Who loses access by IMD decile ({ml})")
-            body += _table(means, f"Mean travel time by IMD decile ({ml})")
+            if o["kind"] != "baseline":
+                body += text.table(
+                    by_age, f"Who loses access by age band ({ml})", row_header="age band"
+                )
+                body += text.table(by_imd, f"Who loses access by IMD decile ({ml})")
+            body += text.table(means, f"Mean travel time by IMD decile ({ml})")
             pdf_tables.append((f"{o['label']}: who loses access by age ({ml})", by_age))
         add(f"option-{len(sections)}", f"Option: {o['label']}", body)
 
-    add("method", "Method notes", _method(results))
+    add("method", "Method notes", text.method_notes(results))
     src = pd.DataFrame(list(sources), columns=["dataset", "file", "vintage", "licence"])
     add(
         "data",
         "Data sources, vintages and licences",
-        _table(src, "Data sources used", row_header="dataset")
-        + _p("Area boundaries and population: LSOA "
+        text.table(src, "Data sources used", row_header="dataset")
+        + text.para("Area boundaries and population: LSOA "
              f"{results.get('metadata', {}).get('area_vintage', 2021)}."),
     )  # fmt: skip
     title = f"{results.get('title', 'Options appraisal')}: consultation pack"
@@ -447,64 +341,3 @@ def consultation_pack(
         html, title=title, images=images, tables=pdf_tables, sources=sources, engine=pdf_engine
     )
     return html, pdf
-
-
-def _method(results: Mapping[str, Any]) -> str:
-    a = results.get("assumptions", {})
-    ranking = results["ranking"]
-    factors = pd.DataFrame(
-        [
-            {
-                "mode": mode_spec(f["mode"]).label,
-                "kg CO2e per km": f["kg_co2e_per_km"],
-                "what the km counts": f["basis"],
-                "source": f"{f['source']} ({f['year']})",
-            }
-            for f in a.get("emission_factors", [])
-        ]
-    )
-    crit = pd.DataFrame(
-        [
-            {
-                "criterion": c["label"],
-                "id": c["id"],
-                "group": c["group"],
-                "unit": c["unit"],
-                "better": c["direction"],
-                "definition": c["description"],
-            }
-            for c in results["criteria"]
-        ]
-    )
-    first = next(iter(results.get("evaluations", {}).values()), None) or {}
-    return (
-        _p(
-            "Travel time is the time from each area's population-weighted centre to its "
-            "nearest site providing the service, on the stored road network or timetable. "
-            + " ".join(str(n) for n in first.get("notes", [])),
-            f"Normalisation: {ranking['normalisation']}.",
-            "Score: the sum of weight × normalised value; rank 1 is the highest score. "
-            f"Weights are normalised to sum to 1. {ranking.get('flip_rule', '')}.",
-            "Inequality: the concentration index of travel time by deprivation rank (Kakwani, "
-            "Wagstaff & van Doorslaer 1997; O'Donnell et al. 2008, World Bank), C = 2 cov(t, "
-            "R) / mean(t), population weighted, areas ranked from most to least deprived (IMD "
-            "2019 decile); 0 means no gradient, negative means longer journeys for the more "
-            "deprived. The criterion is its absolute value.",
-            f"Patient travel: residents × {a.get('visits_per_person_year')} visits a year "
-            f"({a.get('visit_rate_source', '')}) × 2 (return) × route distance, estimated as "
-            f"the straight line × {a.get('route_factor')}. Each mode's figure assumes every "
-            "visit is made by that mode.",
-            f"Running cost where a site has none: floor area × "
-            f"£{_num(a.get('cost_per_m2_gbp'), 2)}/m²/year ({a.get('cost_per_m2_source')}). "
-            + (
-                f"Capital receipt: land released × £{_num(a.get('receipt_per_ha'), 0)}/ha."
-                if a.get("receipt_per_ha") is not None
-                else "No receipt rate was given: capital receipts are not appraised."
-            ),
-        )
-        + _table(factors, "Emission factors (kg CO2e per km)", row_header="mode")
-        + _table(crit, "The criteria", row_header="criterion")
-        + "<ul>"
-        + "".join(f"<li>{escape(str(n))}</li>" for n in results.get("notes", []))
-        + "</ul>"
-    )

@@ -97,7 +97,7 @@ def criteria_catalogue(
             ),
             Criterion(
                 f"share_within_threshold:{m}",
-                f"Share within {threshold_min:g} min, {label}",
+                f"Share within the threshold ({threshold_min:g} min), {label}",
                 "%",
                 "higher",
                 "access",
