@@ -23,6 +23,7 @@ from sqlalchemy import Engine, text
 
 from app.main import create_app
 from app.schemas.appraisal import AppraisalResult, Ranking
+from app.services.appraisal import hub_siting_scenario
 from tests.api._support import auth, run_job_here, two_org_keys
 from tests.conftest import settings_for
 
@@ -148,7 +149,7 @@ def appraisal(
             **settings,
             "weights": weights,
             "uncertainty": {
-                "criteria": {"running_cost_saved_gbp": {"minus_pct": 30, "plus_pct": 30}},
+                "criteria": {"co2e_t_per_year:drive": {"minus_pct": 30, "plus_pct": 30}},
                 "draws": 400,
                 "seed": 11,
             },
@@ -206,13 +207,15 @@ def test_appraisal_matrix_is_the_documented_arithmetic(
     after = others.loc[others.groupby("area_code")["seconds"].idxmin()].set_index("area_code")
     before = best.set_index("area_code")
     limit = threshold_min * 60.0
-    losing = before.index[(before["seconds"] <= limit) & (after.loc[before.index, "seconds"] > limit)]
+    losing = before.index[
+        (before["seconds"] <= limit) & (after.loc[before.index, "seconds"] > limit)
+    ]
     closed = values[f"scenario:{upp['id']}"]
-    assert closed["losing_access:drive"] == pytest.approx(float(before.loc[losing, "population"].sum()))
-    assert closed["losing_access:drive"] > 0
-    pkm_after = float(
-        (after["population"] * after["metres"] / 1000.0 * ROUTE).sum() * VISITS * 2
+    assert closed["losing_access:drive"] == pytest.approx(
+        float(before.loc[losing, "population"].sum())
     )
+    assert closed["losing_access:drive"] > 0
+    pkm_after = float((after["population"] * after["metres"] / 1000.0 * ROUTE).sum() * VISITS * 2)
     assert closed["person_km_per_year:drive"] == pytest.approx(pkm_after, rel=1e-6)
     assert closed["person_km_per_year:drive"] > base["person_km_per_year:drive"]
 
@@ -291,9 +294,7 @@ def test_hub_siting_option_and_saved_scenario(
     )
     assert bad.status_code == 400
     assert bad.json()["parameter"] == "job_id"
-    other = client.post(
-        "/scenarios/from-hub-siting", json={"job_id": hub}, headers=auth(keys["b"])
-    )
+    other = client.post("/scenarios/from-hub-siting", json={"job_id": hub}, headers=auth(keys["b"]))
     assert other.status_code == 404  # organisation b cannot see a's restricted job
     assert client.post("/scenarios/from-hub-siting", json={"job_id": hub}).status_code == 401
 
@@ -382,6 +383,12 @@ def test_bad_weights_and_unknown_options_are_400_naming_them(
     )  # fmt: skip
     assert bad["parameter"] == "uncertainty"
     assert "option 'scenario:5' is not one of the options" in bad["detail"]
+    # The process describes its inputs (OGC API Processes).
+    described = client.get("/processes/options-appraisal").json()
+    assert {"scenario_ids", "hub_siting_jobs", "weights", "uncertainty", "modes"} <= set(
+        described["inputs"]
+    )
+    assert set(described["x-locus-result-formats"]) == {"json", "html", "pdf"}
     # The criteria catalogue names every id a weight may use.
     cat = client.get("/appraisals/criteria", params={"modes": "drive,walk", "bands": "15"})
     assert cat.status_code == 200
@@ -420,4 +427,30 @@ def test_consultation_pack_lists_every_option_and_criterion(
         assert criterion["label"] in flat, criterion["label"]
     for heading in ("Summary in plain language", "Method notes", "How sensitive is the ranking"):
         assert heading in flat
-    assert "DESNZ" in flat and "Kakwani" in flat
+    assert "DESNZ" in flat
+    assert "Kakwani" in flat
+
+
+def test_hub_siting_result_as_a_scenario_keeps_to_the_serving_sites() -> None:
+    """Closes today's sites not chosen, opens chosen non-serving sites in their building;
+    with the serving set of the appraisal's kinds, nothing is closed or opened twice."""
+    results = {
+        "chosen": [
+            {"site_id": 1, "name": "Oakham", "kind": "gp_practice"},
+            {"site_id": 9, "name": "Memorial", "kind": "community_hospital"},
+        ],
+        "parameters": {"objective": "p-median", "p": 2, "baseline_sites": [1, 2, 3]},
+    }
+    scenario, notes = hub_siting_scenario(results, job_id="j")
+    changes = scenario.to_dict()["changes"]
+    assert scenario.name == "Hub siting: p-median, 2 sites"
+    assert changes[0] == {"type": "close_sites", "site_ids": ["2", "3"]}
+    assert (changes[1]["site_id"], changes[1]["at_site_id"]) == ("hub-9", "9")
+    assert notes == []
+    scenario, notes = hub_siting_scenario(results, job_id="j", serving={"1", "2", "9"})
+    changes = scenario.to_dict()["changes"]
+    assert changes == [{"type": "close_sites", "site_ids": ["2"]}]
+    assert notes == [
+        "sites ['3'] are not serving under the appraisal's kinds: not closed",
+        "chosen sites ['9'] already serve: not opened again",
+    ]
