@@ -86,6 +86,10 @@ def _scores_chart(labels: Sequence[str], scores: Sequence[float]) -> Figure:
     return fig
 
 
+def _pct(part: float, whole: float) -> str:
+    return f"{100.0 * part / whole:.0f}%" if whole > 0 else "unknown"
+
+
 def consultation_pack(
     results: Mapping[str, Any],
     evaluations: Mapping[str, ScenarioResult],
@@ -252,7 +256,12 @@ def consultation_pack(
             body += text.figure(
                 curve,
                 f"Line chart: share of residents (0-100%) within each travel time by "
-                f"{ml.lower()}, today (solid line) and with this option (dashed line).",
+                f"{ml.lower()}, today (solid line) and with this option (dashed line); "
+                f"{_pct(mres.baseline.within_threshold, mres.baseline.population)} within "
+                f"{threshold:g} minutes today, "
+                f"{_pct(mres.scenario.within_threshold, mres.scenario.population)} with it; "
+                f"mean journey {text.num(mres.baseline.mean_s / 60)} minutes today, "
+                f"{text.num(mres.scenario.mean_s / 60)} with it.",
                 f"Travel-time curve by {ml.lower()}, before and after.",
             )
             if not geo.empty:
