@@ -37,9 +37,11 @@ __all__ = [
     "fail_job_async",
     "fail_orphans",
     "get_job",
+    "get_job_sync",
     "insert_job",
     "job_status",
     "job_status_async",
+    "latest_current_job",
     "link_queue_job",
     "list_jobs",
     "requeue_job",
@@ -260,6 +262,41 @@ def job_status(conn: Connection[Any], job_id: str) -> str | None:
     """The status of a job (None when there is no such job)."""
     row = conn.execute(_STATUS, {"id": job_id}).fetchone()
     return str(row[0]) if row else None
+
+
+# ------------------------------------------------------------ reads for a caller (sync, worker)
+def get_job_sync(conn: Connection[Any], job_id: str, principal: Principal) -> JobRecord | None:
+    """:func:`get_job` on a sync connection (a process reading another job's results for the
+    organisation it runs for); a malformed id matches nothing."""
+    visible, params = visible_rows(principal, alias="j")
+    query = sql.SQL(
+        "SELECT {cols} FROM jobs AS j WHERE j.id::text = %(job_id)s AND {visible}"
+    ).format(cols=_COLUMNS, visible=visible)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, {**params, "job_id": str(job_id)})
+        row = cur.fetchone()
+    return JobRecord.from_row(row) if row else None
+
+
+def latest_current_job(
+    conn: Connection[Any], principal: Principal, *, process_id: str, inputs: dict[str, Any]
+) -> JobRecord | None:
+    """The newest successful job of ``process_id`` with exactly ``inputs`` (JSON equality)
+    that ``principal`` may see and that finished after the newest data load and the newest
+    computation (``computations``): a result still current for the loaded data."""
+    visible, params = visible_rows(principal, alias="j")
+    query = sql.SQL(
+        "SELECT {cols} FROM jobs AS j WHERE j.process_id = %(process)s "
+        "AND j.status = 'successful' AND j.results IS NOT NULL AND j.inputs = %(inputs)s "
+        "AND {visible} AND j.finished_at > greatest("
+        "(SELECT max(coalesce(d.finished_at, d.started_at)) FROM data_loads AS d), "
+        "(SELECT max(c.finished_at) FROM computations AS c), '-infinity'::timestamptz) "
+        "ORDER BY j.finished_at DESC LIMIT 1"
+    ).format(cols=_COLUMNS, visible=visible)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, {**params, "process": process_id, "inputs": Jsonb(inputs)})
+        row = cur.fetchone()
+    return JobRecord.from_row(row) if row else None
 
 
 # ------------------------------------------------------------------ worker sweep (async, its loop)
