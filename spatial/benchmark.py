@@ -173,10 +173,10 @@ def percentile_rank(values: pd.Series, groups: pd.Series) -> pd.Series:
 
 
 def _outlier(percentile: pd.Series) -> pd.Series:
-    flags = np.where(
-        percentile > OUTLIER_HIGH, "high", np.where(percentile < OUTLIER_LOW, "low", None)
-    )
-    return pd.Series(flags, index=percentile.index, dtype=object).where(percentile.notna(), None)
+    flags = pd.Series(None, index=percentile.index, dtype=object)
+    flags[percentile > OUTLIER_HIGH] = "high"
+    flags[percentile < OUTLIER_LOW] = "low"
+    return flags
 
 
 def benchmark(kpis: pd.DataFrame, *, peer_column: str) -> pd.DataFrame:

@@ -66,7 +66,7 @@ def majority_assignment(counts: pd.DataFrame) -> pd.DataFrame:
     c["n"] = pd.to_numeric(c["n"]).astype("float64")
     if (c["n"] < 0).any():
         raise ValueError("unit counts must not be negative")
-    c = c.groupby(["area_code", "footprint"], as_index=False)["n"].sum()
+    c = pd.DataFrame(c.groupby(["area_code", "footprint"], as_index=False)["n"].sum())
     units = c.groupby("area_code")["n"].sum()
     c = c.sort_values(["area_code", "n", "footprint"], ascending=[True, False, True])
     best = c.drop_duplicates("area_code", keep="first").reset_index(drop=True)
@@ -93,7 +93,7 @@ def complete_membership(area_codes: Sequence[str], membership: pd.DataFrame) -> 
     m = m[m["area_code"].isin(codes)]
     if (m["weight"] < 0).any():
         raise ValueError("membership weights must not be negative")
-    m = m.groupby(["area_code", "footprint"], as_index=False)["weight"].sum()
+    m = pd.DataFrame(m.groupby(["area_code", "footprint"], as_index=False)["weight"].sum())
     claimed = m.groupby("area_code")["weight"].sum().reindex(codes, fill_value=0.0)
     over = claimed[claimed > 1.0 + _TOLERANCE]
     if len(over):
@@ -202,9 +202,7 @@ def access_by_footprint(
     return out
 
 
-def overlap(
-    membership: pd.DataFrame, other: pd.DataFrame, population: pd.Series
-) -> pd.DataFrame:
+def overlap(membership: pd.DataFrame, other: pd.DataFrame, population: pd.Series) -> pd.DataFrame:
     """How two footprint types overlap, in people.
 
     Parameters

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from psycopg import Connection
+from psycopg import Connection, sql
 
 from store.connection import read_frame
 
@@ -43,12 +43,13 @@ def eric_returns(conn: Connection[Any]) -> pd.DataFrame:
     """Every stored ERIC return row (all of England), ordered by trust and site code."""
     frame = read_frame(
         conn,
-        f"SELECT {', '.join(RETURN_COLUMNS)} FROM eric_returns "
-        "ORDER BY organisation_code, site_code",
+        sql.SQL("SELECT {cols} FROM eric_returns ORDER BY organisation_code, site_code").format(
+            cols=sql.SQL(", ").join(sql.Identifier(c) for c in RETURN_COLUMNS)
+        ),
     )
     if frame.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in RETURN_COLUMNS})
-    numeric = [c for c in RETURN_COLUMNS[8:]]
+    numeric = list(RETURN_COLUMNS[8:])
     frame[numeric] = frame[numeric].apply(pd.to_numeric, errors="coerce").astype("float64")
     frame["aggregate"] = frame["aggregate"].astype(bool)
     return frame

@@ -33,9 +33,9 @@ __all__ = [
     "footprint_names",
     "footprint_set",
     "footprint_sets",
+    "lsoa_in_polygons",
     "lsoa_lad",
     "lsoa_msoa",
-    "lsoa_in_polygons",
     "postcode_ward_counts",
     "replace_footprint_set",
     "site_organisations",
@@ -193,8 +193,9 @@ def footprint_sets(conn: Connection[Any], principal: Principal) -> list[Footprin
     visible, params = visible_rows(principal, alias="f")
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            sql.SQL("SELECT {cols} FROM footprint_sets AS f WHERE {visible} ORDER BY f.id DESC")
-            .format(cols=_SET_COLUMNS, visible=visible),
+            sql.SQL(
+                "SELECT {cols} FROM footprint_sets AS f WHERE {visible} ORDER BY f.id DESC"
+            ).format(cols=_SET_COLUMNS, visible=visible),
             params,
         ).fetchall()
     return [_set(r) for r in rows]
@@ -205,8 +206,9 @@ def footprint_set(conn: Connection[Any], principal: Principal, set_id: int) -> F
     visible, params = visible_rows(principal, alias="f")
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            sql.SQL("SELECT {cols} FROM footprint_sets AS f WHERE f.id = %(id)s AND {visible}")
-            .format(cols=_SET_COLUMNS, visible=visible),
+            sql.SQL(
+                "SELECT {cols} FROM footprint_sets AS f WHERE f.id = %(id)s AND {visible}"
+            ).format(cols=_SET_COLUMNS, visible=visible),
             {**params, "id": set_id},
         ).fetchone()
     return None if row is None else _set(row)

@@ -94,9 +94,9 @@ def _rejects(frame: pd.DataFrame, numbers: dict[str, pd.Series]) -> list[Reject]
     repeated = frame.duplicated(["Organisation Code", "Site Code"], keep="first")
     rejects += [
         Reject(int(r), f"site {s} of trust {o} repeats an earlier row")
-        for r, o, s in frame.loc[
-            repeated, ["_row", "Organisation Code", "Site Code"]
-        ].itertuples(index=False)
+        for r, o, s in frame.loc[repeated, ["_row", "Organisation Code", "Site Code"]].itertuples(
+            index=False
+        )
     ]
     # Money columns may be negative (some trusts return credits as negative "other hard FM"
     # costs); they are added up as published. Floor areas and backlog cannot be.
@@ -115,9 +115,7 @@ def _rejects(frame: pd.DataFrame, numbers: dict[str, pd.Series]) -> list[Reject]
     return rejects
 
 
-def read_eric_benchmark(
-    path: Path, region: Region, progress: Progress | None = None
-) -> ParsedFile:
+def read_eric_benchmark(path: Path, region: Region, progress: Progress | None = None) -> ParsedFile:
     """Every row of the ERIC Site Data sheet (AGGREGATE rows flagged) as ``eric_returns``."""
     if region.key:
         raise LoadError(
@@ -135,7 +133,9 @@ def read_eric_benchmark(
     frame["Site Code"] = frame["Site Code"].str.upper()
     numbers = {c: to_number(frame[c]) for c in REQUIRED if c not in _TEXT.values()}
     rejects = _rejects(frame, numbers)
-    aggregate = (frame["Site Code"] == "AGGRE") | (frame["Site Type"].str.lower() == "aggregate site")
+    aggregate = (frame["Site Code"] == "AGGRE") | (
+        frame["Site Type"].str.lower() == "aggregate site"
+    )
     out = pd.DataFrame(
         {
             "_row": frame["_row"],

@@ -74,9 +74,7 @@ def _check_postcodes(frame: pd.DataFrame, column: str) -> tuple[pd.Series, list[
     return postcodes, rejects
 
 
-def _admin_codes(
-    frame: pd.DataFrame, column: str, what: str
-) -> tuple[pd.Series, list[Reject]]:
+def _admin_codes(frame: pd.DataFrame, column: str, what: str) -> tuple[pd.Series, list[Reject]]:
     """A column of GSS codes (blank: none given, kept as None) and the rows where a code is
     malformed."""
     codes = frame[column].fillna("").astype(str).str.strip().str.upper()
