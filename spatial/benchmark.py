@@ -173,10 +173,11 @@ def percentile_rank(values: pd.Series, groups: pd.Series) -> pd.Series:
 
 
 def _outlier(percentile: pd.Series) -> pd.Series:
-    flags = pd.Series(None, index=percentile.index, dtype=object)
-    flags[percentile > OUTLIER_HIGH] = "high"
-    flags[percentile < OUTLIER_LOW] = "low"
-    return flags
+    flags: list[str | None] = [
+        "high" if p > OUTLIER_HIGH else "low" if p < OUTLIER_LOW else None
+        for p in percentile.to_numpy(dtype=float)
+    ]
+    return pd.Series(flags, index=percentile.index, dtype=object)
 
 
 def benchmark(kpis: pd.DataFrame, *, peer_column: str) -> pd.DataFrame:

@@ -193,10 +193,12 @@ def _polygon(number: int, geom: BaseGeometry, epsg: int) -> tuple[MultiPolygon |
         return None, (
             f"feature {number}: coordinates outside Great Britain for EPSG:{epsg} (wrong CRS?)"
         )
+    # The reason in the file's own coordinates, where the user can find the spot.
+    reason = None if geom.is_valid else shapely.is_valid_reason(geom)
     if epsg == 4326:
         geom = shapely.transform(geom, lambda xy: np.column_stack(wgs84_to_bng(xy[:, 0], xy[:, 1])))
     if not geom.is_valid:
-        reason = shapely.is_valid_reason(geom)
+        reason = reason or shapely.is_valid_reason(geom)
         fixed = _repair(geom)
         if fixed is None:
             return None, f"feature {number}: invalid polygon ({reason}) that cannot be repaired"
