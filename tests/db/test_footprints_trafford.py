@@ -85,7 +85,8 @@ def test_a_postcode_load_from_before_ward_codes_is_read_again(
             "SELECT count(*) FROM postcodes WHERE ward_code IS NULL OR lad_code IS NULL"
         ).fetchone()
     assert after == ids
-    assert missing is not None and missing[0] == 0
+    assert missing is not None
+    assert missing[0] == 0
     again = load_dataset(
         settings_for(trafford_url),
         "onspd",
