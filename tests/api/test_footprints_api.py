@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
@@ -318,3 +319,30 @@ def test_malformed_uploads_are_refused_with_the_reason_and_nothing_changes(
         assert [(s["id"], s["name"], s["features"]) for s in listed] == [(kept, "Kept", 1)]
     finally:
         client.delete(f"/footprints/custom/{kept}", headers=auth(keys["a"]))
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided:UserWarning")
+def test_geopackage_upload_and_one_without_a_crs(
+    client: TestClient, keys: dict[str, str], data_dir: Path, tmp_path: Path
+) -> None:
+    msoas = gpd.read_file(data_dir / "rutland" / "rutland_msoa21.geojson").to_crs(27700)
+    good = tmp_path / "msoa.gpkg"
+    msoas[["MSOA21CD", "MSOA21NM", "geometry"]].to_file(good, driver="GPKG")
+    r = _upload(client, keys["b"], "From GeoPackage", "msoa.gpkg", good.read_bytes())
+    assert r.status_code == 201, r.text
+    body = r.json()
+    try:
+        assert (body["features"], body["code_field"], body["restricted"]) == (5, "MSOA21CD", False)
+        # Open (not restricted): anyone may add up by it.
+        doc = client.get(f"/footprints/{body['footprint']}/population").json()
+        assert sum(f["population"] for f in doc["footprints"]) == RUTLAND_PEOPLE
+        assert {f["name"] for f in doc["footprints"]} == set(msoas["MSOA21NM"])
+    finally:
+        client.delete(f"/footprints/custom/{body['id']}", headers=auth(keys["b"]))
+    no_crs = tmp_path / "nocrs.gpkg"
+    msoas[["MSOA21CD", "geometry"]].set_crs(None, allow_override=True).to_file(
+        no_crs, driver="GPKG"
+    )
+    r = _upload(client, keys["b"], "No CRS", "nocrs.gpkg", no_crs.read_bytes())
+    assert r.status_code == 400
+    assert r.json()["detail"] == ("nocrs.gpkg: the GeoPackage layer has no CRS; nothing was stored")
