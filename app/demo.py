@@ -46,6 +46,8 @@ RUTLAND_BUNDLE: tuple[BundleFile, ...] = (
     BundleFile("pharmacies", "england/pharmacy_geo.csv"),
     BundleFile("care-sites", "england/care_sites_geo.csv"),
     BundleFile("eric-sites", "england/eric_2016-17_trust_site_pfi.xls"),
+    # The national estate benchmark: every English trust is the peer group (no region).
+    BundleFile("eric-benchmark", "england/eric_2016-17_trust_site_pfi.xls", region=""),
     BundleFile("osm-network", "rutland/rutland_2022-07-20.osm.pbf"),
 )
 

@@ -24,7 +24,18 @@ from fastapi import Depends, FastAPI
 from app.dependencies import reject_nul_bytes
 from app.errors import install_handlers
 from app.guards import install_guards
-from app.routers import analysis, appraisal, estate, health, ogc, processes, tiles, web
+from app.routers import (
+    analysis,
+    appraisal,
+    benchmark,
+    estate,
+    footprints,
+    health,
+    ogc,
+    processes,
+    tiles,
+    web,
+)
 from app.schemas.openapi import install_openapi
 from config.settings import Settings, get_settings
 from store.connection import async_pool
@@ -74,6 +85,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(processes.router)
     app.include_router(estate.router)
     app.include_router(appraisal.router)
+    app.include_router(benchmark.router)
+    app.include_router(footprints.router)
     return app
 
 

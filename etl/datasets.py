@@ -38,6 +38,7 @@ from etl.readers import (
     council,
     deprivation,
     eric,
+    eric_benchmark,
     ods,
     osm_sites,
     population,
@@ -117,6 +118,10 @@ class Dataset:
     locate: Locator | None = None
     #: Other datasets whose active load for the same region this one replaces (and vice versa).
     supersedes: tuple[str, ...] = field(default_factory=tuple)
+    #: What the reader keeps besides the file, recorded with the load and part of its identity
+    #: (as a road network's speeds): when a reader starts keeping more columns, a file loaded
+    #: before is read again rather than skipped as unchanged.
+    parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
 # --- locating sites against what is already in the database --------------------------------
@@ -290,6 +295,9 @@ def _sites(
     )
 
 
+#: The postcode readers keep each postcode's local authority and ward (migration 0012).
+POSTCODE_READER: dict[str, Any] = {"postcode_admin_codes": True}
+
 DATASETS: dict[str, Dataset] = {
     d.name: d
     for d in (
@@ -354,12 +362,15 @@ DATASETS: dict[str, Dataset] = {
             "OS Code-Point Open postcode units (headerless CSV, EPSG:27700)",
             postcodes.read_codepoint,
             national=True,
+            parameters=POSTCODE_READER,
         ),
         Dataset(
             "onspd",
-            "ONS Postcode Directory extract (postcode, lsoa_code, la_code, lon, lat)",
+            "ONS Postcode Directory extract (postcode, lsoa_code, la_code, lon, lat; "
+            "optional ward_code, ward_name)",
             postcodes.read_onspd_extract,
             national=True,
+            parameters=POSTCODE_READER,
         ),
         _sites(
             "gp-practices",
@@ -399,6 +410,13 @@ DATASETS: dict[str, Dataset] = {
             eric.read_eric_sites,
             national=True,
             osm_names=True,
+        ),
+        Dataset(
+            "eric-benchmark",
+            "NHS ERIC 2016/17 Site Data (xls), every trust and site in England: the national "
+            "estate benchmark (load without --region)",
+            eric_benchmark.read_eric_benchmark,
+            national=True,
         ),
         _sites(
             "osm-health",
@@ -505,7 +523,11 @@ def load_dataset(
         raise LoadError(path, f"file not found: {path}")
     db = database(settings.database, purpose="batch")
     reader = dataset.read
-    parameters = reader.parameters(settings.travel) if isinstance(reader, TravelReader) else {}
+    parameters = (
+        reader.parameters(settings.travel)
+        if isinstance(reader, TravelReader)
+        else dict(dataset.parameters)
+    )
     same = unchanged_load(db, name, region, path, parameters)
     if same is not None:
         return same
@@ -520,6 +542,7 @@ def load_dataset(
         parsed = reader(path, reg, progress)
     if dataset.locate is not None:
         parsed = dataset.locate(db, parsed, reg, options or {})
+    parsed.parameters = {**dataset.parameters, **parsed.parameters}
     return load_parsed(
         db,
         parsed,

@@ -62,6 +62,8 @@ GEOMETRY_COLUMNS: dict[str, tuple[str, ...]] = {
     "gtfs_stop_times": (),
     "gtfs_calendar": (),
     "gtfs_calendar_dates": (),
+    # The national ERIC benchmark (etl/readers/eric_benchmark.py)
+    "eric_returns": (),
 }
 
 #: Natural keys of the tables whose rows keep their ``id`` when a newer file replaces a load.

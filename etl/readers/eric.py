@@ -117,7 +117,13 @@ SITE_KINDS = {
 }
 
 
-def _header_row(path: Path, rows: list[list[Any]], sheet: str) -> int:
+def summed(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Row sums of ERIC money columns (text such as "Not Applicable" is no amount); NaN where
+    none of the columns has a number. With :data:`RUNNING_COSTS` this is THE running cost."""
+    return pd.concat([to_number(frame[c]) for c in columns], axis=1).sum(axis=1, min_count=1)
+
+
+def header_row(path: Path, rows: list[list[Any]], sheet: str) -> int:
     for number, row in enumerate(rows[:10], start=1):
         if row and str(row[0]).strip() == "Organisation Code":
             return number
@@ -138,7 +144,7 @@ def _kind(site_type: str) -> str:
 def read_eric_sites(path: Path, region: Region, progress: Progress | None = None) -> ParsedFile:
     """ERIC Site Data sheet as sites (source ``eric``, source_id the ERIC site code)."""
     rows = read_sheet(path, "Site Data")
-    frame = sheet_frame(path, rows, _header_row(path, rows, "Site Data"))
+    frame = sheet_frame(path, rows, header_row(path, rows, "Site Data"))
     require_columns(path, frame, REQUIRED)
     report(progress, len(frame), len(frame))
     aggregate = (frame["Site Code"].str.upper() == "AGGRE") | (
@@ -167,7 +173,7 @@ def read_eric_sites(path: Path, region: Region, progress: Progress | None = None
         ]
     # PFI Data sheet: postcodes of the PFI sites.
     pfi_rows = read_sheet(path, "PFI Data")
-    pfi = sheet_frame(path, pfi_rows, _header_row(path, pfi_rows, "PFI Data"))
+    pfi = sheet_frame(path, pfi_rows, header_row(path, pfi_rows, "PFI Data"))
     require_columns(path, pfi, ["Site Code", "Post Code"])
     pfi_pc = pfi["Post Code"].map(normalise_postcode)
     pfi_pc = pfi_pc.where(pfi_pc.str.match(POSTCODE_RE))
@@ -180,8 +186,6 @@ def read_eric_sites(path: Path, region: Region, progress: Progress | None = None
     attributes: list[dict[str, Any]] = [
         {str(k): v for k, v in rec.items() if v != ""} for rec in combined.to_dict("records")
     ]
-    running = pd.concat([numbers[c] for c in RUNNING_COSTS], axis=1)
-    backlog = pd.concat([numbers[c] for c in BACKLOG], axis=1)
     out = sites_frame(
         pd.DataFrame(
             {
@@ -195,8 +199,8 @@ def read_eric_sites(path: Path, region: Region, progress: Progress | None = None
                 "organisation": frame["Organisation Code"].str.strip(),
                 "gia_m2": numbers[GIFA],
                 "land_ha": numbers[LAND],
-                "running_cost_gbp": running.sum(axis=1, min_count=1),
-                "backlog_gbp": backlog.sum(axis=1, min_count=1),
+                "running_cost_gbp": summed(frame, RUNNING_COSTS),
+                "backlog_gbp": summed(frame, BACKLOG),
                 "postcode": frame["Site Code"].map(postcode_of),
                 "attributes": attributes,
                 "geom": None,

@@ -1,6 +1,12 @@
 """Postcode points → ``postcodes``: OS Code-Point Open (headerless, BNG eastings/northings,
 column names in ``codepoint_column_headers.csv`` beside it) and ONS Postcode Directory
-extracts (``postcode``, ``lsoa_code``, ``la_code``, ``lon``, ``lat``)."""
+extracts (``postcode``, ``lsoa_code``, ``la_code``, ``lon``, ``lat``, optionally ``ward_code``
+and ``ward_name``).
+
+Each postcode keeps the administrative codes its file gives (local authority and electoral
+ward: Code-Point's ``DC``/``WC``, the directory's ``la_code``/``ward_code``): ward footprints
+are built from them (``spatial.footprints``), since no ward-to-LSOA lookup is loaded.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +42,8 @@ CODEPOINT_LICENCE = (
 CODEPOINT_COLUMNS = ("PC", "PQ", "EA", "NO", "CY", "RH", "LH", "CC", "DC", "WC")
 #: Code-Point positional quality 90: no coordinates for the postcode.
 NO_COORDINATES = "90"
+#: A GSS statistical code (local authority E06000017, ward E05001789).
+GSS_RE = re.compile(r"^[EWSN]\d{8}$")
 
 
 def _codepoint_names(path: Path) -> tuple[str, ...]:
@@ -64,6 +72,18 @@ def _check_postcodes(frame: pd.DataFrame, column: str) -> tuple[pd.Series, list[
         for r, v in zip(frame.loc[bad, "_row"], frame.loc[bad, column], strict=True)
     ]
     return postcodes, rejects
+
+
+def _admin_codes(frame: pd.DataFrame, column: str, what: str) -> tuple[pd.Series, list[Reject]]:
+    """A column of GSS codes (blank: none given, kept as None) and the rows where a code is
+    malformed."""
+    codes = frame[column].fillna("").astype(str).str.strip().str.upper()
+    bad = (codes != "") & ~codes.str.match(GSS_RE)
+    rejects = [
+        Reject(int(r), f"column {column!r}: {v!r} is not a {what} code")
+        for r, v in zip(frame.loc[bad, "_row"], codes[bad], strict=True)
+    ]
+    return codes.where(codes != "", None), rejects
 
 
 def _finish(
@@ -121,6 +141,16 @@ def read_codepoint(path: Path, region: Region, progress: Progress | None = None)
         notes += region_note(region, int((~inside).sum()), "postcodes")
         frame, geoms = frame[inside], geoms[inside]
     postcodes, pc_rejects = _check_postcodes(frame, "PC")
+    district, dc_rejects = (
+        _admin_codes(frame, "DC", "local authority")
+        if "DC" in frame.columns
+        else (pd.Series(None, index=frame.index, dtype=object), [])
+    )
+    ward, wc_rejects = (
+        _admin_codes(frame, "WC", "ward")
+        if "WC" in frame.columns
+        else (pd.Series(None, index=frame.index, dtype=object), [])
+    )
     out = pd.DataFrame(
         {
             "_row": frame["_row"].to_numpy(),
@@ -128,13 +158,16 @@ def read_codepoint(path: Path, region: Region, progress: Progress | None = None)
             "source": "codepoint-open",
             "vintage": _vintage(path) or "unknown",
             "lsoa21": None,
+            "lad_code": district.to_numpy(dtype=object),
+            "ward_code": ward.to_numpy(dtype=object),
+            "ward_name": None,
             "geom": geoms,
         }
     )
     return _finish(
         path,
         out,
-        rejects + pc_rejects,
+        rejects + pc_rejects + dc_rejects + wc_rejects,
         notes,
         dataset="codepoint",
         licence=CODEPOINT_LICENCE,
@@ -181,6 +214,16 @@ def read_onspd_extract(path: Path, region: Region, progress: Progress | None = N
         notes += region_note(region, int((~keep).sum()), "postcodes")
     frame = raw[keep]
     postcodes, pc_rejects = _check_postcodes(frame, "postcode")
+    if "ward_code" in frame.columns:
+        ward, ward_rejects = _admin_codes(frame, "ward_code", "ward")
+        pc_rejects += ward_rejects
+    else:
+        ward = pd.Series(None, index=frame.index, dtype=object)
+    ward_name = (
+        frame["ward_name"].fillna("").astype(str).str.strip()
+        if "ward_name" in frame.columns
+        else pd.Series("", index=frame.index)
+    )
     in_region = set(frame["_row"])
     rejects = [r for r in rejects if r.row in in_region] + pc_rejects
     out = pd.DataFrame(
@@ -190,6 +233,9 @@ def read_onspd_extract(path: Path, region: Region, progress: Progress | None = N
             "source": "onspd",
             "vintage": _vintage(path) or "unknown",
             "lsoa21": lsoa[keep].replace("", None).to_numpy(),
+            "lad_code": la[keep].to_numpy(dtype=object),
+            "ward_code": ward.to_numpy(dtype=object),
+            "ward_name": ward_name.where(ward_name != "", None).to_numpy(dtype=object),
             "geom": geoms[keep],
         }
     )

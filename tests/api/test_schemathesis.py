@@ -133,7 +133,7 @@ def _types(param: dict[str, Any]) -> set[str]:
 
 def _fill(path: str, processes: list[str]) -> str:
     """``path`` with its parameters filled by values that exist (or harmless ones)."""
-    values = {"processId": processes[0], "collectionId": "sites"}
+    values = {"processId": processes[0], "collectionId": "sites", "footprint": "la"}
     for name in re.findall(r"{(\w+)}", path):
         path = path.replace("{" + name + "}", values.get(name, "1"))
     return path
