@@ -44,6 +44,7 @@ from etl.readers import (
     postcodes,
 )
 from etl.readers.common import POSTCODE_RE, Progress, mark_outside, split_points
+from etl.readers.limits import read_limits
 from store import loads
 from store.connection import Database, database
 
@@ -433,6 +434,7 @@ def load_dataset(
     *,
     region: str = "",
     allow_rejects: int = 0,
+    allow_shrink: bool = False,
     progress: Progress | None = None,
     options: Mapping[str, Any] | None = None,
 ) -> LoadSummary:
@@ -452,6 +454,9 @@ def load_dataset(
         whole file).
     allow_rejects
         How many rejected rows to tolerate (recorded with the load).
+    allow_shrink
+        Accept a load that removes more than ``settings.load.max_shrink`` of the rows the
+        region held (``LOCUS_LOAD_MAX_SHRINK``; refused otherwise).
     progress
         Called with (rows done, total) while the file is read.
     options
@@ -462,8 +467,9 @@ def load_dataset(
     ValueError
         Unknown dataset name (the message lists the known ones) or a malformed region.
     LoadError
-        Missing, truncated or invalid file, rejected rows beyond ``allow_rejects``, or rows
-        clashing with another active load; the database is left unchanged.
+        Missing, truncated, invalid or too large a file (``settings.load`` bounds reading),
+        rejected rows beyond ``allow_rejects``, rows clashing with another active load, or a
+        load removing too many rows without ``allow_shrink``; the database is left unchanged.
     """
     dataset = DATASETS.get(name)
     if dataset is None:
@@ -478,10 +484,11 @@ def load_dataset(
     if same is not None:
         return same
     reg = resolve_region(db, region)
-    if isinstance(reader, TravelReader):
-        parsed = reader.read(path, reg, progress, travel=settings.travel)
-    else:
-        parsed = reader(path, reg, progress)
+    with read_limits(settings.load):
+        if isinstance(reader, TravelReader):
+            parsed = reader.read(path, reg, progress, travel=settings.travel)
+        else:
+            parsed = reader(path, reg, progress)
     if dataset.locate is not None:
         parsed = dataset.locate(db, parsed, reg, options or {})
     return load_parsed(
@@ -490,4 +497,5 @@ def load_dataset(
         region=region,
         allow_rejects=allow_rejects,
         extra_superseded_datasets=dataset.supersedes,
+        max_shrink=None if allow_shrink else settings.load.max_shrink,
     )
