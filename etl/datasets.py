@@ -4,7 +4,9 @@
 resolves the region against the areas already loaded, reads the file with the dataset's
 reader, locates sites that the file could not place (postcodes table, OSM names) and hands the
 result to :func:`etl.loading.load_parsed` (atomic, idempotent, with provenance). Road networks
-are built at the configured speeds (``settings.travel``), which the load records.
+are built at the configured speeds (``settings.travel``), which the load records. Reading is
+bounded by ``settings.load`` (:mod:`etl.readers.limits`), and a load that would remove more
+than ``settings.load.max_shrink`` of the region's rows is refused unless ``allow_shrink``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from etl.readers import (
     postcodes,
 )
 from etl.readers.common import POSTCODE_RE, Progress, mark_outside, split_points
-from etl.readers.limits import read_limits
+from etl.readers.limits import check_size, read_limits
 from store import loads
 from store.connection import Database, database
 
@@ -480,6 +482,8 @@ def load_dataset(
     db = database(settings.database, purpose="batch")
     reader = dataset.read
     parameters = reader.parameters(settings.travel) if isinstance(reader, TravelReader) else {}
+    with read_limits(settings.load):
+        check_size(path)  # before hashing it
     same = unchanged_load(db, name, region, path, parameters)
     if same is not None:
         return same
