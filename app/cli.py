@@ -73,6 +73,14 @@ def load(
     allow_outside_region: Annotated[
         bool, typer.Option(help="load a GTFS feed even when none of its stops is in --region")
     ] = False,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink",
+            help="load even when the file would remove more than LOCUS_LOAD_MAX_SHRINK "
+            "(default 10%) of the rows the region holds",
+        ),
+    ] = False,
 ) -> None:
     """Validate a file and load it atomically (all or nothing), recording provenance."""
     from etl.datasets import DATASETS, load_dataset
@@ -89,6 +97,7 @@ def load(
                 path,
                 region=region,
                 allow_rejects=allow_rejects,
+                allow_shrink=allow_shrink,
                 progress=progress,
                 allow_outside_region=allow_outside_region,
             )
@@ -245,10 +254,23 @@ keys = typer.Typer(help="Manage API keys (stored hashed; shown once when created
 cli.add_typer(keys, name="keys")
 
 
+def _role(value: str) -> str:
+    """``--role`` one of :data:`store.access.ROLES`, else a usage error naming them (exit 2)."""
+    from store.keys import check_role
+
+    try:
+        return check_role(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
 @keys.command("create")
 def keys_create(
     org: Annotated[str, typer.Option(help="organisation the key belongs to")],
-    role: Annotated[str, typer.Option(help="viewer, analyst or admin")] = "viewer",
+    role: Annotated[
+        str,
+        typer.Option(help="what the key may do: viewer, analyst or admin", callback=_role),
+    ],
     label: Annotated[str, typer.Option(help="a note to recognise the key by")] = "",
 ) -> None:
     """Create an API key and print it (the only time the secret is shown)."""

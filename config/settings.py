@@ -14,6 +14,7 @@ travel model               :class:`TravelSettings`     ``LOCUS_WALK_SPEED_KMH``,
 timetables                 :class:`TransitSettings`    ``LOCUS_TRANSIT_*``
 the HTTP API               :class:`ApiSettings`        ``LOCUS_HOST``, ``LOCUS_PORT``, ...
 the job queue              :class:`JobSettings`        ``LOCUS_JOBS_*``
+guards on loaded files     :class:`LoadSettings`       ``LOCUS_LOAD_*``
 =========================  ==========================  ====================================
 """
 
@@ -220,6 +221,38 @@ class JobSettings(BaseSettings):
         return self
 
 
+class LoadSettings(BaseSettings):
+    """``LOCUS_LOAD_`` settings: the guards every file load passes (``locus load``, uploads).
+
+    Reading is bounded so a hostile or broken file is refused with a named error before it
+    exhausts memory: ``max_file_mb`` bounds a file on disk, ``max_uncompressed_mb`` the bytes
+    read out of a ``.gz`` CSV or an ``.xlsx`` (a zip), ``max_compression_ratio`` refuses a
+    compressed file expanding far beyond real data (a gzip bomb) once it has produced
+    ``ratio_check_after_mb``, and ``max_rows`` / ``max_columns`` bound a table's shape.
+    ``max_shrink`` is the share of a region's existing rows a new load may remove (0.1: a
+    file that would remove more than 10 % of them is refused unless ``--allow-shrink``).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LOCUS_LOAD_", extra="ignore")
+
+    #: Largest share (0-1) of the rows a region holds that a load may remove without
+    #: ``--allow-shrink``.
+    max_shrink: float = Field(default=0.1, ge=0, le=1)
+    #: Largest input file on disk, MB (an England OSM extract is about 1.5 GB).
+    max_file_mb: float = Field(default=2048.0, gt=0)
+    #: Most bytes read out of a compressed CSV or spreadsheet, MB.
+    max_uncompressed_mb: float = Field(default=1024.0, gt=0)
+    #: Largest expansion of a compressed file (real CSVs gzip about 3-15 times).
+    max_compression_ratio: float = Field(default=100.0, ge=1)
+    #: Bytes a compressed file may expand to before its ratio is checked, MB (small files
+    #: of repetitive text compress well without being bombs).
+    ratio_check_after_mb: float = Field(default=16.0, ge=0)
+    #: Most data rows (lines, features, sheet rows) in one file.
+    max_rows: int = Field(default=5_000_000, ge=1)
+    #: Most columns (fields of the header row) in one table.
+    max_columns: int = Field(default=500, ge=1)
+
+
 class Settings(BaseModel):
     """Every setting of Locus, one nested object per concern (see the module docstring)."""
 
@@ -229,6 +262,7 @@ class Settings(BaseModel):
     api: ApiSettings = Field(default_factory=ApiSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     transit: TransitSettings = Field(default_factory=TransitSettings)
+    load: LoadSettings = Field(default_factory=LoadSettings)
 
     def with_database(self, url: str) -> Settings:
         """A copy pointing at another database (tests, ``locus demo --database``)."""

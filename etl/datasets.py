@@ -4,7 +4,9 @@
 resolves the region against the areas already loaded, reads the file with the dataset's
 reader, locates sites that the file could not place (postcodes table, OSM names) and hands the
 result to :func:`etl.loading.load_parsed` (atomic, idempotent, with provenance). Road networks
-are built at the configured speeds (``settings.travel``), which the load records.
+are built at the configured speeds (``settings.travel``), which the load records. Reading is
+bounded by ``settings.load`` (:mod:`etl.readers.limits`), and a load that would remove more
+than ``settings.load.max_shrink`` of the region's rows is refused unless ``allow_shrink``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from etl.readers import (
     postcodes,
 )
 from etl.readers.common import POSTCODE_RE, Progress, mark_outside, split_points
+from etl.readers.limits import check_size, read_limits
 from store import loads
 from store.connection import Database, database
 
@@ -479,6 +482,7 @@ def load_dataset(
     *,
     region: str = "",
     allow_rejects: int = 0,
+    allow_shrink: bool = False,
     progress: Progress | None = None,
     options: Mapping[str, Any] | None = None,
     allow_outside_region: bool = False,
@@ -499,6 +503,9 @@ def load_dataset(
         whole file).
     allow_rejects
         How many rejected rows to tolerate (recorded with the load).
+    allow_shrink
+        Accept a load that removes more than ``settings.load.max_shrink`` of the rows the
+        region held (``LOCUS_LOAD_MAX_SHRINK``; refused otherwise).
     progress
         Called with (rows done, total) while the file is read.
     options
@@ -511,9 +518,10 @@ def load_dataset(
     ValueError
         Unknown dataset name (the message lists the known ones) or a malformed region.
     LoadError
-        Missing, truncated or invalid file (or one past a reading limit), rejected rows beyond
-        ``allow_rejects``, a feed wholly outside the region, or rows clashing with another
-        active load; the database is left unchanged.
+        Missing, truncated, invalid or too large a file (``settings.load`` bounds reading; a
+        GTFS archive past its own limits), rejected rows beyond ``allow_rejects``, a feed wholly
+        outside the region, rows clashing with another active load, or a load removing too many
+        rows without ``allow_shrink``; the database is left unchanged.
     """
     dataset = DATASETS.get(name)
     if dataset is None:
@@ -528,18 +536,21 @@ def load_dataset(
         if isinstance(reader, TravelReader)
         else dict(dataset.parameters)
     )
+    with read_limits(settings.load):
+        check_size(path)  # before hashing it
     same = unchanged_load(db, name, region, path, parameters)
     if same is not None:
         return same
     reg = resolve_region(db, region)
-    if isinstance(reader, TravelReader):
-        parsed = reader.read(path, reg, progress, travel=settings.travel)
-    elif isinstance(reader, GuardedReader):
-        parsed = reader.read(
-            path, reg, progress, settings=settings, allow_outside_region=allow_outside_region
-        )
-    else:
-        parsed = reader(path, reg, progress)
+    with read_limits(settings.load):
+        if isinstance(reader, TravelReader):
+            parsed = reader.read(path, reg, progress, travel=settings.travel)
+        elif isinstance(reader, GuardedReader):
+            parsed = reader.read(
+                path, reg, progress, settings=settings, allow_outside_region=allow_outside_region
+            )
+        else:
+            parsed = reader(path, reg, progress)
     if dataset.locate is not None:
         parsed = dataset.locate(db, parsed, reg, options or {})
     parsed.parameters = {**dataset.parameters, **parsed.parameters}
@@ -549,4 +560,5 @@ def load_dataset(
         region=region,
         allow_rejects=allow_rejects,
         extra_superseded_datasets=dataset.supersedes,
+        max_shrink=None if allow_shrink else settings.load.max_shrink,
     )

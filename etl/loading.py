@@ -12,7 +12,10 @@ numbers and reasons). :func:`load_parsed` then, in one transaction:
 3. copies each frame into a temporary staging table (``COPY``), replaces the rows of the
    previous active load of the same dataset and region with the staged rows and marks the
    previous load ``superseded`` — so readers of the database see either the old data or the new,
-   never a mix, and an interrupted load rolls back to exactly what was there.
+   never a mix, and an interrupted load rolls back to exactly what was there;
+4. refuses (rolls back) a load that would remove more than ``max_shrink`` of the rows the
+   region held in any table (``LOCUS_LOAD_MAX_SHRINK``): a file cut short or filtered by
+   mistake must not silently replace a complete one; ``--allow-shrink`` lets it through.
 
 Sites, areas and postcodes keep their identity across reloads
 (:data:`store.load_merge.STABLE_KEYS`): a row of the new file whose natural key (ODS code, area
@@ -47,6 +50,7 @@ from store.load_merge import (
     GEOMETRY_COLUMNS,
     LoadConflict,
     TableChanges,
+    count_load_rows,
     delete_load_rows,
     stage_and_swap,
 )
@@ -217,6 +221,7 @@ def _check_frames(parsed: ParsedFile) -> None:
     for table, frame in parsed.tables.items():
         if table not in GEOMETRY_COLUMNS:
             raise LoadError(parsed.path, f"internal: unknown target table {table!r}")
+        _check_finite(parsed.path, frame)
         for col in GEOMETRY_COLUMNS[table]:
             if col not in frame.columns:
                 continue
@@ -228,11 +233,61 @@ def _check_frames(parsed: ParsedFile) -> None:
                 rows = frame.get("_row", pd.Series(frame.index + 1, index=frame.index))
                 problems = [
                     Reject(
-                        int(rows.iloc[i]), f"invalid geometry ({shapely.is_valid_reason(geoms[i])})"
+                        int(rows.iloc[i]),
+                        f"column {col!r}: invalid geometry ({shapely.is_valid_reason(geoms[i])})",
                     )
                     for i in bad
                 ]
                 raise LoadError(parsed.path, problems)
+
+
+def _check_finite(path: Path, frame: pd.DataFrame) -> None:
+    """No infinity reaches the database, whatever the reader (they refuse them by
+    :func:`etl.readers.common.to_number`; this catches one that did not)."""
+    problems: list[Reject] = []
+    rows = frame["_row"] if "_row" in frame.columns else pd.Series(frame.index + 1)
+    for col in frame.columns:
+        if col.startswith("_") or not pd.api.types.is_float_dtype(frame[col].dtype):
+            continue
+        infinite = np.isinf(frame[col].to_numpy(dtype=float))
+        problems += [
+            Reject(int(r), f"column {col!r}: {v} is not a finite number")
+            for r, v in zip(rows.to_numpy()[infinite], frame[col].to_numpy()[infinite], strict=True)
+        ]
+    if problems:
+        raise LoadError(path, problems)
+
+
+@dataclass(frozen=True)
+class _Shrink:
+    """How many rows of one table the replaced loads held and how many this load removes."""
+
+    table: str
+    before: int
+    removed: int
+    examples: Sequence[str] = ()
+
+
+def _refuse_shrink(path: Path, region: str, shrinks: Sequence[_Shrink], max_shrink: float) -> None:
+    """Raise (so the load rolls back) when a table loses more than ``max_shrink`` of its rows."""
+    problems = []
+    for s in shrinks:
+        if s.before == 0 or s.removed <= max_shrink * s.before:
+            continue
+        held = f"region {region} holds" if region else "the active load holds"
+        listed = f" ({', '.join(s.examples[:10])}{', ...' if s.removed > 10 else ''})"
+        problems.append(
+            f"the load would remove {s.removed:,} of the {s.before:,} rows of {s.table} "
+            f"{held} ({s.removed / s.before:.0%}){listed if s.examples else ''}"
+        )
+    if problems:
+        raise LoadError(
+            path,
+            "; ".join(problems)
+            + f": more than LOCUS_LOAD_MAX_SHRINK={max_shrink:g} ({max_shrink:.0%}) allows. "
+            "Check the file is complete, or load it with --allow-shrink (allow_shrink=True) "
+            "to accept the removals",
+        )
 
 
 def unchanged_load(
@@ -280,6 +335,7 @@ def load_parsed(
     region: str = "",
     allow_rejects: int = 0,
     extra_superseded_datasets: Iterable[str] = (),
+    max_shrink: float | None = None,
 ) -> LoadSummary:
     """Load a parsed file atomically, recording provenance in ``data_loads``.
 
@@ -297,13 +353,18 @@ def load_parsed(
         and the load is refused with every reason listed.
     extra_superseded_datasets
         Other dataset names whose active loads for the region this one replaces.
+    max_shrink
+        The largest share (0-1) of the rows the replaced loads held in any table that this
+        load may remove (rows whose key is gone; for tables replaced wholesale, the drop in
+        count); None: no limit (``--allow-shrink``).
 
     Raises
     ------
     LoadError
-        When rows were rejected beyond ``allow_rejects``, a geometry is invalid, or the rows
-        clash with another active load (e.g. one loaded for a different region); nothing is
-        written.
+        When rows were rejected beyond ``allow_rejects``, a geometry is invalid or a number
+        infinite, the rows clash with another active load (e.g. one loaded for a different
+        region), or the load would remove more than ``max_shrink`` of a table's rows;
+        nothing is written.
     """
     if len(parsed.rejects) > allow_rejects:
         raise LoadError(parsed.path, parsed.rejects)
@@ -358,17 +419,33 @@ def load_parsed(
             )
             loaded: dict[str, int] = {}
             changes: dict[str, TableChanges] = {}
+            shrinks: list[_Shrink] = []
             for table, frame in parsed.tables.items():
                 clean = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
+                before = count_load_rows(conn, table, old_ids)
                 table_changes = stage_and_swap(conn, table, clean, load_id, old_ids)
                 loaded[table] = len(clean)
                 if table_changes is not None:
                     changes[table] = table_changes
+                    shrinks.append(
+                        _Shrink(
+                            table,
+                            before,
+                            table_changes.removed,
+                            table_changes.examples.get("removed", []),
+                        )
+                    )
+                else:
+                    shrinks.append(_Shrink(table, before, max(0, before - len(clean))))
             # Tables the old loads wrote but this one does not: their rows go too.
             if old_ids:
                 for table in GEOMETRY_COLUMNS:
                     if table not in parsed.tables:
+                        before = count_load_rows(conn, table, old_ids)
                         delete_load_rows(conn, table, old_ids)
+                        shrinks.append(_Shrink(table, before, before))
+            if max_shrink is not None:
+                _refuse_shrink(parsed.path, region, shrinks, max_shrink)
             loads.supersede_loads(conn, old_ids)
             loads.finish_load(conn, load_id, rows_loaded=sum(loaded.values()), changes=changes)
     except LoadConflict as exc:

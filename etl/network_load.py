@@ -22,7 +22,7 @@ import pandas as pd
 from config.settings import TravelSettings
 from etl.loading import ODBL, LoadError, ParsedFile, Region
 from etl.osm import OsmReadError, read_osm
-from etl.readers.common import Progress, report
+from etl.readers.common import Progress, report, require_file
 from spatial.crs import bng_to_wgs84
 from spatial.modes import ROAD_MODES
 from spatial.network import build_network
@@ -75,8 +75,10 @@ def parse_osm_network(
     Raises
     ------
     LoadError
-        When the file is unreadable or has no highway ways.
+        When the file is missing, larger than ``LOCUS_LOAD_MAX_FILE_MB``, unreadable or has
+        no highway ways.
     """
+    require_file(path)
     try:
         extract = read_osm(path, bbox_wgs84=_region_bbox_wgs84(region))
     except OsmReadError as exc:

@@ -41,6 +41,7 @@ __all__ = [
     "STABLE_KEYS",
     "LoadConflict",
     "TableChanges",
+    "count_load_rows",
     "delete_load_rows",
     "stage_and_swap",
 ]
@@ -135,6 +136,22 @@ def _copy_value(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, default=str)
     return value
+
+
+def count_load_rows(conn: Connection[Any], table: str, load_ids: Sequence[int]) -> int:
+    """How many rows of ``table`` the loads ``load_ids`` hold."""
+    if table not in GEOMETRY_COLUMNS:
+        raise ValueError(f"{table!r} is not a table loads write")
+    if not load_ids:
+        return 0
+    row = conn.execute(
+        sql.SQL("SELECT count(*) FROM {} WHERE load_id = ANY(%(ids)s)").format(
+            sql.Identifier(table)
+        ),
+        {"ids": list(load_ids)},
+    ).fetchone()
+    assert row is not None  # an aggregate always gives one row
+    return int(row[0])
 
 
 def delete_load_rows(conn: Connection[Any], table: str, load_ids: Sequence[int]) -> None:

@@ -44,6 +44,7 @@ from etl.readers.common import (
     bad_lonlat,
     lonlat_points,
     normalise_postcode,
+    number_problem,
     read_csv,
     require_columns,
     sites_frame,
@@ -258,8 +259,9 @@ def parse_assets(
         raw = col(c)
         values = to_number(raw).where(raw != "")
         bad = (raw != "") & (values.isna() | (values < 0))
-        for r, v in zip(rows[bad], raw[bad], strict=True):
-            rejects.append(Reject(int(r), f"column {c!r}: {v!r} is not a number >= 0"))
+        for r, v, x in zip(rows[bad], raw[bad], values[bad], strict=True):
+            problem = number_problem(v) if pd.isna(x) else f"{v!r} is negative"
+            rejects.append(Reject(int(r), f"column {c!r}: {problem} (expected a number >= 0)"))
         numbers[c] = values.astype("float64")
 
     geoms = np.full(len(frame), None, dtype=object)

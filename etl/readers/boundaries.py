@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,11 @@ from etl.readers.common import (
     MSOA_RE,
     UK_LONLAT_BOUNDS,
     Progress,
+    describe_error,
     report,
     require_file,
 )
+from etl.readers.limits import check_rows, read_content
 from spatial.crs import wgs84_to_bng
 
 _WGS84_NAMES = {
@@ -43,7 +46,10 @@ def _crs_of(path: Path, doc: dict[str, Any]) -> int:
     crs = doc.get("crs")
     if crs is None:
         return 4326  # RFC 7946: GeoJSON without a crs member is WGS84
-    name = str((crs.get("properties") or {}).get("name", ""))
+    props = crs.get("properties") if isinstance(crs, dict) else None
+    if not isinstance(props, dict):
+        raise LoadError(path, 'the "crs" member has no "properties" object naming the CRS')
+    name = str(props.get("name", ""))
     if name in _WGS84_NAMES:
         return 4326
     if name in _BNG_NAMES:
@@ -54,21 +60,50 @@ def _crs_of(path: Path, doc: dict[str, Any]) -> int:
 def _load_json(path: Path) -> dict[str, Any]:
     require_file(path)
     try:
-        with path.open("rb") as handle:
-            doc = json.load(handle)
+        doc = json.loads(read_content(path))
     except json.JSONDecodeError as exc:
         raise LoadError(
             path,
             f"not valid GeoJSON (cut off or corrupted?): {exc.msg} at line {exc.lineno} "
             f"column {exc.colno}",
         ) from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LoadError(path, f"cannot read file ({exc})") from exc
+    except RecursionError as exc:
+        raise LoadError(path, "not valid GeoJSON: arrays or objects nested too deeply") from exc
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
+        raise LoadError(path, describe_error(exc)) from exc
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise LoadError(path, "not a GeoJSON FeatureCollection")
     if not isinstance(doc.get("features"), list) or not doc["features"]:
         raise LoadError(path, "the FeatureCollection has no features")
+    check_rows(path, len(doc["features"]), "features")
     return doc
+
+
+def _properties(feature: Any) -> dict[str, Any] | None:
+    """A feature's properties (``{}`` when null); None when it is not a Feature object."""
+    if not isinstance(feature, dict) or feature.get("type") != "Feature":
+        return None
+    props = feature.get("properties")
+    return props if isinstance(props, dict) else {} if props is None else None
+
+
+def _geometry(feature: dict[str, Any]) -> tuple[Any, str | None]:
+    """The feature's shapely geometry, or None and why not."""
+    raw = feature.get("geometry")
+    if raw is None:
+        return None, "geometry is null"
+    if not isinstance(raw, dict):
+        return None, "geometry is not a GeoJSON geometry object"
+    try:
+        with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf: refused just below
+            geom = shape(raw)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        return None, f"bad geometry ({exc})"
+    if geom.is_empty:
+        return None, f"geometry is an empty {geom.geom_type}"
+    if not np.isfinite(shapely.get_coordinates(geom)).all():
+        return None, "coordinates are not finite numbers (NaN or Infinity)"
+    return geom, None
 
 
 def _keys(path: Path, props: dict[str, Any], level: str, vintage: int) -> tuple[str, str | None]:
@@ -125,7 +160,7 @@ def read_boundaries(
     doc = _load_json(path)
     epsg = _crs_of(path, doc)
     features = doc["features"]
-    first_props = features[0].get("properties") or {}
+    first_props = next((p for f in features if (p := _properties(f))), {})
     code_key, name_key = _keys(path, first_props, level, vintage)
     lad_key = "LADCD_ACTIVE" if "LADCD_ACTIVE" in first_props else None
     if lad_key is None:
@@ -136,7 +171,12 @@ def read_boundaries(
     seen: dict[str, int] = {}
     repaired: list[str] = []
     for number, feature in enumerate(features, start=1):
-        props = feature.get("properties") or {}
+        props = _properties(feature)
+        if props is None:
+            rejects.append(
+                Reject(number, f"feature {number}: not a GeoJSON Feature with properties")
+            )
+            continue
         code = str(props.get(code_key) or "").strip()
         if not pattern.match(code):
             rejects.append(
@@ -146,17 +186,18 @@ def read_boundaries(
             )
             continue
         if code in seen:
-            rejects.append(Reject(number, f"feature {number}: {code} repeats feature {seen[code]}"))
+            rejects.append(
+                Reject(number, f"feature {number}: {code_key} {code} repeats feature {seen[code]}")
+            )
             continue
         seen[code] = number
-        try:
-            geom = shape(feature.get("geometry") or {})
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            rejects.append(Reject(number, f"feature {number} ({code}): bad geometry ({exc})"))
+        geom, problem = _geometry(feature)
+        if problem is not None:
+            rejects.append(Reject(number, f"feature {number} ({code}): {problem}"))
             continue
         if isinstance(geom, Polygon):
             geom = MultiPolygon([geom])
-        if not isinstance(geom, MultiPolygon) or geom.is_empty:
+        if not isinstance(geom, MultiPolygon):
             rejects.append(
                 Reject(
                     number,

@@ -8,7 +8,10 @@ pandas, gzip, zipfile or json reach the user.
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
+import math
 import re
 import zipfile
 import zlib
@@ -23,6 +26,13 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from etl.loading import LoadError, Region, Reject
+from etl.readers.limits import (
+    check_columns,
+    check_rows,
+    check_size,
+    check_zip_members,
+    open_content,
+)
 from spatial.crs import wgs84_to_bng
 
 #: LSOA (E01/W01), MSOA (E02/W02) and local authority codes.
@@ -67,11 +77,12 @@ def report(progress: Progress | None, completed: int, total: int | None) -> None
 
 
 def require_file(path: Path) -> None:
-    """A missing or empty file is a :class:`LoadError` naming the path."""
+    """A missing, empty or too large file is a :class:`LoadError` naming the path."""
     if not path.is_file():
         raise LoadError(path, f"file not found: {path}")
     if path.stat().st_size == 0:
         raise LoadError(path, "file is empty")
+    check_size(path)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -97,50 +108,109 @@ def read_csv(
     chunksize: int = 50_000,
     encoding: str = "utf-8-sig",
 ) -> pd.DataFrame:
-    """Read a CSV (plain or ``.gz``) as strings, with a ``_row`` column of file line numbers.
+    """Read a CSV (plain or gzip) as strings, with a ``_row`` column of file line numbers.
 
     With ``names`` the file has no header row and line 1 is the first data row; otherwise
-    line 1 is the header and data start on line 2. Empty cells are ``""``.
+    line 1 is the header and data start on line 2. Empty cells are ``""``; lines with no
+    value at all (blank, or separators only) carry no record and are skipped. Reading is
+    bounded (:mod:`etl.readers.limits`): content bytes, rows and columns.
     """
     require_file(path)
-    first = 1 if names is not None else 2
+    line, fields = _first_record(path, encoding)
+    if names is not None and len(fields) != len(names):
+        raise LoadError(
+            path,
+            f"expected {len(names)} columns (no header row), found {len(fields)} on line {line}",
+        )
+    # Data start on line 1 of a headerless file, else on the line after the header (blank
+    # lines above it are skipped).
+    first = 1 if names is not None else line + 1
     frames: list[pd.DataFrame] = []
     done = 0
     try:
-        reader = pd.read_csv(
-            path,
-            header=None if names is not None else 0,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            encoding=encoding,
-            chunksize=chunksize,
-            compression="infer",
-            on_bad_lines="error",
-        )
-        with reader:
-            for chunk in reader:
-                chunk.insert(0, "_row", np.arange(done, done + len(chunk)) + first)
-                frames.append(chunk)
-                done += len(chunk)
-                report(progress, done, None)
+        with open_content(path) as handle:
+            reader = pd.read_csv(
+                handle,
+                header=None if names is not None else 0,
+                names=list(names) if names is not None else None,
+                skiprows=None if names is not None else line - 1,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                encoding=encoding,
+                chunksize=chunksize,
+                on_bad_lines="error",
+            )
+            with reader:
+                for chunk in reader:
+                    if not frames:
+                        check_columns(path, chunk.shape[1])
+                    chunk.insert(0, "_row", np.arange(done, done + len(chunk)) + first)
+                    done += len(chunk)
+                    check_rows(path, done)
+                    frames.append(_without_blank_lines(chunk))
+                    report(progress, done, None)
     except pd.errors.ParserError as exc:
         raise LoadError(path, [_parser_reject(exc)]) from exc
+    except UnicodeDecodeError as exc:
+        raise LoadError(path, [_undecodable(path, encoding)]) from exc
     except READ_ERRORS as exc:
         raise LoadError(path, describe_error(exc)) from exc
-    if not frames:
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not len(frame):
         raise LoadError(path, "no data rows")
-    frame = pd.concat(frames, ignore_index=True)
-    if names is not None:
-        width = frame.shape[1] - 1
-        if width != len(names):
-            raise LoadError(
-                path, f"expected {len(names)} columns (no header row), found {width} on line 1"
-            )
-        frame.columns = ["_row", *names]
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame.fillna("")
+
+
+def _first_record(path: Path, encoding: str) -> tuple[int, list[str]]:
+    """The line number and fields of the first line holding a value (the header row, or a
+    headerless file's first record)."""
+    try:
+        with open_content(path) as handle:
+            text = io.TextIOWrapper(handle, encoding=encoding, newline="")
+            reader = csv.reader(text)
+            for fields in reader:
+                if any(f.strip() for f in fields):
+                    return reader.line_num, fields
+    except UnicodeDecodeError as exc:
+        raise LoadError(path, [_undecodable(path, encoding)]) from exc
+    except csv.Error as exc:
+        raise LoadError(path, f"malformed CSV ({exc})") from exc
+    raise LoadError(path, "no data rows")
+
+
+def _without_blank_lines(chunk: pd.DataFrame) -> pd.DataFrame:
+    """The chunk without lines that hold no value: blank, whitespace only, or separators
+    only (``,,,``)."""
+    values = chunk.drop(columns="_row")
+    if values.empty:
+        return chunk
+    # Whole-column comparisons first (fast); only lines whose other fields are all empty can
+    # be a line of whitespace, so only their first field is stripped.
+    rest_empty = (values.iloc[:, 1:] == "").all(axis=1)
+    first = values.iloc[:, 0]
+    blank = rest_empty & (first == "")
+    maybe_space = rest_empty & ~blank
+    if maybe_space.any():
+        blank[maybe_space] = first[maybe_space].str.strip() == ""
+    return chunk[~blank.to_numpy(dtype=bool)] if blank.any() else chunk
+
+
+def _undecodable(path: Path, encoding: str) -> Reject:
+    """The first line that is not valid text in ``encoding``, as a reject with its number."""
+    with open_content(path) as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as exc:
+                return Reject(
+                    number,
+                    f"byte {line[exc.start]:#04x} at character {exc.start + 1} is not valid "
+                    "UTF-8 text (save the file as UTF-8)",
+                )
+    return Reject(None, "not valid UTF-8 text (save the file as UTF-8)")
 
 
 def _parser_reject(exc: pd.errors.ParserError) -> Reject:
@@ -176,20 +246,46 @@ def normalise_postcode(value: Any) -> str:
 
 
 def to_number(series: pd.Series) -> pd.Series:
-    """Strings such as ``"1,632"`` or ``" 12.5 "`` as floats; unparseable ones become NaN."""
+    """Strings such as ``"1,632"`` or ``" 12.5 "`` as floats; unparseable ones become NaN, and
+    so do non-finite ones (``inf``, ``nan``, ``1e400``): no reader stores them.
+    :func:`bad_numbers` names the cells that were not blank."""
     cleaned = series.astype(str).str.replace(",", "", regex=False).str.strip()
-    return pd.to_numeric(cleaned, errors="coerce")
+    values = pd.to_numeric(cleaned, errors="coerce")
+    return values.where(np.isfinite(values))
+
+
+def number_problem(text: str) -> str:
+    """Why a non-blank cell is not a usable number: ``'1e400' is not a finite number``."""
+    try:
+        value = float(text.replace(",", "").strip())
+    except ValueError:
+        return f"{text!r} is not a number"
+    if not math.isfinite(value):
+        return f"{text!r} is not a finite number"
+    return f"{text!r} is not a number"
 
 
 def bad_numbers(
     frame: pd.DataFrame, column: str, values: pd.Series, *, allow_blank: bool = False
 ) -> list[Reject]:
-    """Rejects for cells of ``column`` that are not numbers (blank allowed when asked)."""
+    """Rejects for cells of ``column`` that are not finite numbers (blank allowed when asked):
+    ``column 'gia_m2': '1e400' is not a finite number``."""
     raw = frame[column].astype(str).str.strip()
     bad = values.isna() & ~(allow_blank & (raw == ""))
     return [
-        Reject(int(r), f"column {column!r}: {v!r} is not a number")
+        Reject(int(r), f"column {column!r}: {number_problem(v)}")
         for r, v in zip(frame.loc[bad, "_row"], raw[bad], strict=True)
+    ]
+
+
+def negative_numbers(frame: pd.DataFrame, column: str, values: pd.Series) -> list[Reject]:
+    """Rejects for cells of ``column`` below zero (areas, costs, counts)."""
+    negative = values < 0
+    return [
+        Reject(int(r), f"column {column!r}: {v!r} is negative")
+        for r, v in zip(
+            frame.loc[negative, "_row"], frame.loc[negative, column].str.strip(), strict=True
+        )
     ]
 
 
@@ -276,6 +372,7 @@ def read_sheet(path: Path, sheet: str) -> list[list[Any]]:
     A truncated or corrupted workbook, or a missing sheet, is a :class:`LoadError`.
     """
     require_file(path)
+    check_zip_members(path)
     try:
         book = python_calamine.CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # calamine raises its own error classes for every corruption
@@ -283,7 +380,12 @@ def read_sheet(path: Path, sheet: str) -> list[list[Any]]:
     if sheet not in book.sheet_names:
         raise LoadError(path, f"missing sheet {sheet!r}; the workbook has {book.sheet_names}")
     try:
-        return [list(r) for r in book.get_sheet_by_name(sheet).to_python(skip_empty_area=False)]
+        worksheet = book.get_sheet_by_name(sheet)
+        check_rows(path, worksheet.height, f"rows in sheet {sheet!r}")
+        check_columns(path, worksheet.width)
+        return [list(r) for r in worksheet.to_python(skip_empty_area=False)]
+    except LoadError:
+        raise
     except Exception as exc:
         raise LoadError(path, f"sheet {sheet!r}: truncated or corrupted ({exc})") from exc
 
@@ -380,12 +482,14 @@ def _clean_attributes(attrs: Any) -> dict[str, Any]:
     return clean
 
 
-def duplicate_rejects(frame: pd.DataFrame, column: str, what: str) -> list[Reject]:
-    """Rejects for repeated values of ``column`` (the first occurrence is kept)."""
+def duplicate_rejects(frame: pd.DataFrame, column: str, field: str | None = None) -> list[Reject]:
+    """Rejects for repeated values of ``column`` (the first occurrence is kept); ``field``
+    names it as the user knows it (default ``column '<column>'``)."""
+    name = field or f"column {column!r}"
     dup = frame[column].duplicated(keep="first") & (frame[column] != "")
     first = frame.drop_duplicates(column).set_index(column)["_row"]
     return [
-        Reject(int(r), f"{what} {v!r} repeats row {int(first[v])}")
+        Reject(int(r), f"{name}: {v!r} repeats row {int(first[v])}")
         for r, v in frame.loc[dup, ["_row", column]].itertuples(index=False)
     ]
 

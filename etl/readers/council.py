@@ -30,6 +30,7 @@ from etl.readers.common import (
     duplicate_rejects,
     filter_sites,
     lonlat_points,
+    negative_numbers,
     normalise_postcode,
     read_csv,
     require_columns,
@@ -103,7 +104,10 @@ def _coordinates(
     )
     wrong = bad_lonlat(frame, lon, lat)
     rejects += [
-        Reject(int(r), f"{lon_col}/{lat_col} {x}, {y} is not in the UK (expected WGS84 degrees)")
+        Reject(
+            int(r),
+            f"columns {lon_col!r}/{lat_col!r}: {x}, {y} is not in the UK (expected WGS84 degrees)",
+        )
         for r, x, y in zip(frame.loc[wrong, "_row"], lon[wrong], lat[wrong], strict=True)
     ]
     return lonlat_points(lon, lat), rejects
@@ -146,7 +150,7 @@ def read_council_assets(path: Path, region: Region, progress: Progress | None = 
         Reject(int(r), "column 'AssetCode' is empty")
         for r in raw.loc[raw["AssetCode"] == "", "_row"]
     ]
-    rejects += duplicate_rejects(raw, "AssetCode", "AssetCode")
+    rejects += duplicate_rejects(raw, "AssetCode")
     rejects += [
         Reject(int(r), "column 'PropertyName' is empty")
         for r in raw.loc[raw["PropertyName"].str.strip() == "", "_row"]
@@ -176,11 +180,18 @@ def read_council_assets(path: Path, region: Region, progress: Progress | None = 
     points = np.empty(len(raw), dtype=object)
     points[(~is_bng).to_numpy()] = geoms
     if is_bng.any():
-        x, y = to_number(raw.loc[is_bng, "GeoX"]), to_number(raw.loc[is_bng, "GeoY"])
+        bng = raw[is_bng]
+        x, y = to_number(bng["GeoX"]), to_number(bng["GeoY"])
+        rejects += bad_numbers(bng, "GeoX", x, allow_blank=True)
+        rejects += bad_numbers(bng, "GeoY", y, allow_blank=True)
         ok = x.between(BNG_BOUNDS[0], BNG_BOUNDS[2]) & y.between(BNG_BOUNDS[1], BNG_BOUNDS[3])
+        outside = x.notna() & y.notna() & ~ok
         rejects += [
-            Reject(int(r), "GeoX/GeoY outside Great Britain (EPSG:27700)")
-            for r in raw.loc[is_bng, "_row"][~ok]
+            Reject(
+                int(r),
+                f"columns 'GeoX'/'GeoY': {a:.0f}, {b:.0f} outside Great Britain (EPSG:27700)",
+            )
+            for r, a, b in zip(bng.loc[outside, "_row"], x[outside], y[outside], strict=True)
         ]
         points[is_bng.to_numpy()] = [
             shapely.Point(a, b) if good else None for a, b, good in zip(x, y, ok, strict=True)
@@ -190,6 +201,8 @@ def read_council_assets(path: Path, region: Region, progress: Progress | None = 
     size, land = to_number(raw["BuildingSize"]), to_number(raw["LandArea"])
     rejects += bad_numbers(raw, "BuildingSize", size, allow_blank=True)
     rejects += bad_numbers(raw, "LandArea", land, allow_blank=True)
+    rejects += negative_numbers(raw, "BuildingSize", size)
+    rejects += negative_numbers(raw, "LandArea", land)
     tenure = (
         raw["TenureType"].str.strip() + " / " + _column(raw, "TenureDetail").str.strip()
     ).str.strip(" /")
@@ -280,7 +293,8 @@ def _listing(
     else:
         ids = names.map(_slug)
     raw["_id"] = ids
-    rejects += duplicate_rejects(raw, "_id", "site")
+    id_field = f"column {id_col!r}" if id_col else f"column {name_col!r} (the site's id)"
+    rejects += duplicate_rejects(raw, "_id", id_field)
     postcode, _, pc_rejects = _postcodes(raw, "postcode")
     rejects += pc_rejects
     if has_lonlat:

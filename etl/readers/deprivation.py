@@ -16,6 +16,7 @@ from etl.readers.common import (
     LSOA_RE,
     Progress,
     bad_codes,
+    bad_numbers,
     read_csv,
     read_sheet,
     region_note,
@@ -85,7 +86,10 @@ def _ranked(
         Reject(int(r), f"column {decile_col!r}: {v!r} is not a decile 1-10")
         for r, v in frame.loc[bad_decile, ["_row", decile_col]].itertuples(index=False)
     ]
-    ok = ~(bad_rank | bad_decile)
+    score_rejects = bad_numbers(frame, score_col, score, allow_blank=True) if score_col else []
+    rejects += score_rejects
+    bad_score = frame["_row"].isin({r.row for r in score_rejects})
+    ok = ~(bad_rank | bad_decile | bad_score)
     out = pd.DataFrame(
         {
             "_row": frame.loc[ok, "_row"].to_numpy(),

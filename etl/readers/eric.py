@@ -23,8 +23,10 @@ from etl.loading import OGL, LoadError, ParsedFile, Region, Reject
 from etl.readers.common import (
     POSTCODE_RE,
     Progress,
+    bad_numbers,
     duplicate_rejects,
     filter_sites,
+    negative_numbers,
     normalise_postcode,
     read_sheet,
     report,
@@ -38,6 +40,8 @@ from spatial import estate
 ERIC_LICENCE = f"{OGL}; Source: NHS Digital, Estates Returns Information Collection"
 
 GIFA = "Gross internal floor area (m²)"
+#: What ERIC writes in a numeric column when a trust has no figure.
+NOT_APPLICABLE = "Not Applicable"
 LAND = "Land area owned (Hectares)"
 #: Backlog by risk category, summed into ``backlog_gbp`` (the cost to eradicate all backlog).
 #: The three "Critical Infrastructure Risk" columns are a subset of these totals and are not
@@ -163,14 +167,16 @@ def read_eric_sites(path: Path, region: Region, progress: Progress | None = None
         Reject(int(r), "column 'Site Name' is empty")
         for r in frame.loc[frame["Site Name"].str.strip() == "", "_row"]
     ]
-    rejects += duplicate_rejects(frame, "Site Code", "site code")
-    numbers = {c: to_number(frame[c]) for c in [GIFA, LAND, *BACKLOG, *RUNNING_COSTS]}
+    rejects += duplicate_rejects(frame, "Site Code")
+    measured = [GIFA, LAND, *BACKLOG, *RUNNING_COSTS, *ESTATE_ATTRIBUTES]
+    # ERIC writes "Not Applicable" where a trust has no figure: a blank, not an error.
+    figures = frame[measured].replace(NOT_APPLICABLE, "")
+    numbers = {c: to_number(figures[c]) for c in measured}
+    checked = pd.concat([frame["_row"], figures], axis=1)
+    for column in measured:
+        rejects += bad_numbers(checked, column, numbers[column], allow_blank=True)
     for column in (GIFA, LAND):
-        negative = numbers[column] < 0
-        rejects += [
-            Reject(int(r), f"column {column!r}: negative value")
-            for r in frame.loc[negative, "_row"]
-        ]
+        rejects += negative_numbers(checked, column, numbers[column])
     # PFI Data sheet: postcodes of the PFI sites.
     pfi_rows = read_sheet(path, "PFI Data")
     pfi = sheet_frame(path, pfi_rows, header_row(path, pfi_rows, "PFI Data"))

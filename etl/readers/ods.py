@@ -22,6 +22,7 @@ from etl.readers.common import (
     bad_codes,
     bad_dates,
     bad_lonlat,
+    bad_numbers,
     duplicate_rejects,
     filter_sites,
     lonlat_points,
@@ -104,18 +105,15 @@ def _read_geo(path: Path, progress: Progress | None) -> tuple[pd.DataFrame, list
     require_columns(path, frame, GEO_COLUMNS)
     frame["ODS_Code"] = frame["ODS_Code"].str.strip().str.upper()
     rejects = bad_codes(frame, "ODS_Code", ODS_RE, "ODS code")
-    rejects += duplicate_rejects(frame, "ODS_Code", "ODS code")
+    rejects += duplicate_rejects(frame, "ODS_Code")
+    # "NA": no coordinates (the site is kept and located by postcode if it can be).
+    frame[["LAT", "LON"]] = frame[["LAT", "LON"]].replace("NA", "")
     lat, lon = to_number(frame["LAT"]), to_number(frame["LON"])
-    for col, values in (("LAT", lat), ("LON", lon)):
-        raw = frame[col].str.strip()
-        bad = values.isna() & ~raw.isin(["", "NA"])
-        rejects += [
-            Reject(int(r), f"column {col!r}: {v!r} is not a number")
-            for r, v in zip(frame.loc[bad, "_row"], raw[bad], strict=True)
-        ]
+    rejects += bad_numbers(frame, "LAT", lat, allow_blank=True)
+    rejects += bad_numbers(frame, "LON", lon, allow_blank=True)
     outside = bad_lonlat(frame, lon, lat)
     rejects += [
-        Reject(int(r), f"LAT/LON {la}, {lo} is not in the UK (expected WGS84 degrees)")
+        Reject(int(r), f"columns 'LAT'/'LON': {la}, {lo} is not in the UK (expected WGS84 degrees)")
         for r, la, lo in zip(frame.loc[outside, "_row"], lat[outside], lon[outside], strict=True)
     ]
     frame["_geom"] = lonlat_points(lon, lat)
@@ -129,7 +127,7 @@ def read_epraccur(path: Path, region: Region, progress: Progress | None = None) 
     raw = read_csv(path, names=EPRACCUR_COLUMNS, progress=progress)
     raw["code"] = raw["code"].str.strip().str.upper()
     rejects = bad_codes(raw, "code", ODS_RE, "ODS code")
-    rejects += duplicate_rejects(raw, "code", "ODS code")
+    rejects += duplicate_rejects(raw, "code", "column 1 (ODS code)")
     status = raw["status_code"].str.strip().map(STATUS)
     rejects += [
         Reject(int(r), f"column 13 (status): {v!r} is not one of A, C, D, P")
@@ -244,8 +242,8 @@ def read_ods_geo(
             }
         )
     )
-    if frame.empty:
-        raise LoadError(path, "no usable rows")
+    if frame.empty:  # every row rejected: say why
+        raise LoadError(path, rejects or "no usable rows")
     frame, reg_rejects, notes = filter_sites(frame, region, national=True)
     return ParsedFile(
         dataset=dataset,

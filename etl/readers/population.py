@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from etl.loading import OGL, LoadError, ParsedFile, Region, Reject
+from etl.loading import OGL, ParsedFile, Region, Reject
 from etl.readers.common import (
     LSOA_RE,
     Progress,
     bad_codes,
     bad_numbers,
     ints_or_none,
+    negative_numbers,
     read_csv,
     region_note,
     require_area_codes,
@@ -86,7 +87,7 @@ def _filter(
     if national:
         return frame[inside], [], region_note(region, int((~inside).sum()), "rows")
     rejects = [
-        Reject(int(r), f"area {c} is not in region {region.key}")
+        Reject(int(r), f"column {code_col!r}: area {c} is not in region {region.key}")
         for r, c in frame.loc[~inside, ["_row", code_col]].itertuples(index=False)
     ]
     return frame[inside], rejects, []
@@ -99,10 +100,7 @@ def _validated(
     rejects = bad_codes(frame, code_col, LSOA_RE, "LSOA code") + bad_numbers(
         frame, count_col, counts
     )
-    negative = counts < 0
-    rejects += [
-        Reject(int(r), f"column {count_col!r}: negative count") for r in frame.loc[negative, "_row"]
-    ]
+    rejects += negative_numbers(frame, count_col, counts)
     bad_rows = {r.row for r in rejects}
     keep = ~frame["_row"].isin(bad_rows)
     return frame[keep], counts[keep], rejects
@@ -214,7 +212,7 @@ def read_midyear_single_age(
     pieces = []
     for age in ages:
         counts = to_number(frame[age])
-        rejects += bad_numbers(frame, age, counts)
+        rejects += bad_numbers(frame, age, counts) + negative_numbers(frame, age, counts)
         pieces.append(counts)
     values = pd.concat(pieces, axis=1)
     values.columns = ages
@@ -291,17 +289,25 @@ def read_census2021_5yr_long(
         Reject(int(r), f"column 'period': {v!r} is not a date (YYYY-MM-DD)")
         for r, v in frame.loc[dates.isna(), ["_row", "period"]].itertuples(index=False)
     ]
-    bad = {r.row for r in rejects}
-    keep = ~frame["_row"].isin(bad)
-    frame, counts, bands, dates = frame[keep], counts[keep], bands[keep], dates[keep]
     sex = (
         frame["unit"]
         .str.strip()
         .str.lower()
         .map({"persons": "all", "females": "female", "males": "male"})
     )
-    if sex.isna().any():
-        raise LoadError(path, "column 'unit': expected Persons, Females or Males")
+    rejects += [
+        Reject(int(r), f"column 'unit': {v!r}, expected Persons, Females or Males")
+        for r, v in frame.loc[sex.isna(), ["_row", "unit"]].itertuples(index=False)
+    ]
+    bad = {r.row for r in rejects}
+    keep = ~frame["_row"].isin(bad)
+    frame, counts, bands, dates, sex = (
+        frame[keep],
+        counts[keep],
+        bands[keep],
+        dates[keep],
+        sex[keep],
+    )
     out = pd.DataFrame(
         {
             "_row": frame["_row"].to_numpy(),

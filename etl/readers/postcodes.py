@@ -50,7 +50,11 @@ def _codepoint_names(path: Path) -> tuple[str, ...]:
     headers = path.parent / "codepoint_column_headers.csv"
     if not headers.is_file():
         return CODEPOINT_COLUMNS
-    first = headers.read_text(encoding="utf-8-sig").splitlines()[0]
+    try:
+        with headers.open(encoding="utf-8-sig") as handle:
+            first = handle.readline(64_000)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LoadError(headers, f"cannot read the column headers ({exc})") from exc
     names = tuple(n.strip().strip('"') for n in first.split(","))
     if names[:4] != CODEPOINT_COLUMNS[:4]:
         raise LoadError(
@@ -68,7 +72,7 @@ def _check_postcodes(frame: pd.DataFrame, column: str) -> tuple[pd.Series, list[
     postcodes = frame[column].map(normalise_postcode)
     bad = ~postcodes.str.match(POSTCODE_RE)
     rejects = [
-        Reject(int(r), f"postcode {v!r} is not a valid UK postcode")
+        Reject(int(r), f"column {column!r}: {v!r} is not a valid UK postcode")
         for r, v in zip(frame.loc[bad, "_row"], frame.loc[bad, column], strict=True)
     ]
     return postcodes, rejects
@@ -96,8 +100,9 @@ def _finish(
     licence: str,
     rows_read: int,
     vintage: str | None,
+    postcode_column: str,
 ) -> ParsedFile:
-    rejects = rejects + duplicate_rejects(frame, "postcode", "postcode")
+    rejects = rejects + duplicate_rejects(frame, "postcode", f"column {postcode_column!r}")
     bad = {r.row for r in rejects}
     frame = frame[~frame["_row"].isin(bad)].reset_index(drop=True)
     return ParsedFile(
@@ -125,7 +130,11 @@ def read_codepoint(path: Path, region: Region, progress: Progress | None = None)
     )
     outside_gb = bad_bng(easting, northing) & easting.notna() & northing.notna() & ~no_coords
     rejects += [
-        Reject(int(r), f"easting/northing {e:.0f}, {n:.0f} outside Great Britain (EPSG:27700)")
+        Reject(
+            int(r),
+            f"columns 'EA'/'NO': easting/northing {e:.0f}, {n:.0f} outside Great Britain "
+            "(EPSG:27700)",
+        )
         for r, e, n in zip(
             raw.loc[outside_gb, "_row"], easting[outside_gb], northing[outside_gb], strict=True
         )
@@ -173,6 +182,7 @@ def read_codepoint(path: Path, region: Region, progress: Progress | None = None)
         licence=CODEPOINT_LICENCE,
         rows_read=len(raw),
         vintage=_vintage(path),
+        postcode_column="PC",
     )
 
 
@@ -185,7 +195,7 @@ def read_onspd_extract(path: Path, region: Region, progress: Progress | None = N
     rejects = bad_numbers(raw, "lon", lon) + bad_numbers(raw, "lat", lat)
     outside_uk = bad_lonlat(raw, lon, lat)
     rejects += [
-        Reject(int(r), f"lon/lat {x}, {y} is not in the UK (expected WGS84 degrees)")
+        Reject(int(r), f"columns 'lon'/'lat': {x}, {y} is not in the UK (expected WGS84 degrees)")
         for r, x, y in zip(
             raw.loc[outside_uk, "_row"], lon[outside_uk], lat[outside_uk], strict=True
         )
@@ -249,4 +259,5 @@ def read_onspd_extract(path: Path, region: Region, progress: Progress | None = N
         "Contains Royal Mail data © Royal Mail copyright and database right",
         rows_read=len(raw),
         vintage=_vintage(path),
+        postcode_column="postcode",
     )
