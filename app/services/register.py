@@ -244,8 +244,12 @@ def parse_assets(
             return frame[name].astype(str).str.strip()
         return pd.Series("", index=frame.index, dtype=object)
 
-    name, kind = col("name"), col("kind").str.lower()
-    for r in rows[name == ""]:
+    # Names keep any tab or line break the file gives them (only spaces are trimmed): exports
+    # escape a name that a spreadsheet would run (app.reports.escape_formula), whereas
+    # trimming "\t=cmd" would store the bare formula "=cmd".
+    name = frame["name"].astype(str).str.strip(" ")
+    kind = col("kind").str.lower()
+    for r in rows[name.str.strip() == ""]:
         rejects.append(Reject(int(r), "column 'name' is empty"))
     bad_kind = ~kind.map(is_kind).astype(bool)
     for r, v in zip(rows[bad_kind], kind[bad_kind], strict=True):
