@@ -195,8 +195,8 @@ class ApiSettings(BaseSettings):
     def public_url(self) -> str:
         """The root of every absolute link, without a trailing slash: ``base_url``, else
         ``http://<host>:<port>`` (a wildcard bind address named as the loopback address)."""
-        if self.base_url is not None:
-            return self.base_url
+        if self.base_url:
+            return self.base_url.rstrip("/")  # also when set by model_copy (not validated)
         host = _WILDCARD_HOSTS.get(self.host, self.host)
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"  # an IPv6 literal
