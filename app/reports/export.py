@@ -40,6 +40,10 @@ _FORMULA_START = ("=", "+", "-", "@")
 _CONTROL_START = ("\t", "\r")
 
 F = TypeVar("F", pd.DataFrame, gpd.GeoDataFrame)
+#: RFC 4180 line ends: Python's csv writer quotes a cell holding a character of the line
+#: terminator, so with CRLF a carriage return or line feed inside a cell is always quoted
+#: (with "\n" alone a bare "\r" would be written unquoted and split the row).
+_LINE_END = "\r\n"
 
 
 def escape_formula(value: Any) -> Any:
@@ -77,14 +81,14 @@ def escape_frame(frame: F) -> F:
 
 def frame_csv(frame: pd.DataFrame) -> str:
     """``frame`` as CSV text (no index), every cell escaped (:func:`escape_frame`)."""
-    text: str = escape_frame(pd.DataFrame(frame)).to_csv(index=False, lineterminator="\n")
+    text: str = escape_frame(pd.DataFrame(frame)).to_csv(index=False, lineterminator=_LINE_END)
     return text
 
 
 def rows_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A header and rows as CSV text, every cell escaped (:func:`escape_formula`)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator=_LINE_END)
     writer.writerow([escape_formula(h) for h in header])
     for row in rows:
         writer.writerow([escape_formula(v) for v in row])
@@ -136,7 +140,7 @@ def to_csv(directory: str | Path, tables: dict[str, pd.DataFrame]) -> list[Path]
             wkt = out.geometry.to_wkt()
             out = pd.DataFrame(out.drop(columns=out.geometry.name)).assign(geometry=wkt)
         target = directory / f"{name}.csv"
-        target.write_text(frame_csv(out), encoding="utf-8")
+        target.write_bytes(frame_csv(out).encode("utf-8"))
         written.append(target)
     note = directory / "ATTRIBUTION.txt"
     note.write_text(ATTRIBUTION.replace("; ", "\n") + "\n", encoding="utf-8")

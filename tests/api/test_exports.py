@@ -2,7 +2,8 @@
 
 Organisation A uploads restricted assets beside Oakham whose names and owners are the
 formula payloads of the hardening issue (``=HYPERLINK(...)``, ``+SUM(1,2)``,
-``-2+3*cmd|' /C calc'!A0``, ``@SUM(A1)``, a formula behind a tab and a telephone number),
+``-2+3*cmd|' /C calc'!A0``, ``@SUM(A1)``, formulas behind a tab and a carriage return, a
+telephone number),
 of a kind (``formula_clinic``) and owner type (``formula_test``) of their own, so every run
 below is about them alone. The stored travel times are recomputed with them; A then runs
 co-location (report and process), hub siting and two scenario evaluations (one scenario
@@ -51,6 +52,7 @@ SUM = "+SUM(1,2)"
 CMD = "-2+3*cmd|' /C calc'!A0"
 AT = "@SUM(A1)"
 TAB = "\t=1+1"
+CR = "\r=2+2"
 PHONE = "+44 1572 000000 helpline"
 #: (asset id, name, owner, tenure, dlon, dlat): a freehold host and five neighbours.
 ASSETS = (
@@ -60,6 +62,7 @@ ASSETS = (
     ("F4", AT, SUM, "leasehold", 0.0006, -0.0007),
     ("F5", TAB, "Oakham Town Partnership", "leasehold", -0.0012, -0.0003),
     ("F6", PHONE, "Rutland Carers", "leasehold", 0.0004, 0.0011),
+    ("F7", CR, "Oakham Library Friends", "leasehold", -0.0004, -0.0011),
 )
 NAMES = tuple(a[1] for a in ASSETS)
 SCENARIO_A = '=HYPERLINK("http://evil.example","plan A")'
@@ -83,7 +86,7 @@ def _runs_in_a_spreadsheet(cell: str) -> bool:
 
 
 def _csv_cells(text_of: str) -> list[str]:
-    return [cell for row in csv.reader(io.StringIO(text_of)) for cell in row]
+    return [cell for row in csv.reader(io.StringIO(text_of, newline="")) for cell in row]
 
 
 def _zip_cells(content: bytes) -> dict[str, list[str]]:
@@ -126,7 +129,8 @@ class World:
 
 def _upload(client: TestClient, headers: dict[str, str]) -> None:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # CRLF rows: the writer then quotes the name holding a carriage return.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["asset_id", "name", "kind", "owner", "owner_type", "tenure", "lon", "lat"])
     for asset_id, name, owner, tenure, dlon, dlat in ASSETS:
         row = [asset_id, name, KIND, owner, OWNER_TYPE, tenure, f"{LON + dlon:.6f}"]
