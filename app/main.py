@@ -15,7 +15,8 @@ parameter, and :func:`app.auth.current_principal` checks any API key that is sen
 malformed, unknown or revoked key is a 401 on every route, including those that answer
 anonymous callers the same as keyed ones (``/processes``, ``/postcodes``, ``/healthz``...);
 routes that need the caller get the same, once-verified principal (FastAPI caches a
-dependency per request).
+dependency per request). Links and ``Location`` headers are on the configured base URL, never
+on ``Host`` (:mod:`app.links`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from app.auth import current_principal
 from app.dependencies import reject_nul_bytes
 from app.errors import install_handlers
 from app.guards import install_guards
+from app.links import install_links
 from app.routers import analysis, estate, health, ogc, processes, tiles, web
 from app.schemas.openapi import install_openapi
 from config.settings import Settings, get_settings
@@ -69,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.extent_cache = {}
     install_handlers(app)
     install_guards(app)
+    install_links(app)
     install_openapi(app)
     app.include_router(health.router)
     # Before the OGC router: both answer "/", the web router sends browsers the map.

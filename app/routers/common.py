@@ -1,5 +1,5 @@
-"""Helpers shared by the routers: absolute links (on the configured base URL), cached extents,
-HTML rendering."""
+"""Helpers shared by the routers: absolute links (on the configured base URL, from
+:mod:`app.links`), cached extents, HTML rendering."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from psycopg import AsyncConnection
-from starlette.datastructures import URL
 
-from config.settings import Settings
+# Re-exported: routers built links from here before app.links existed.
+from app.links import base_url as base_url
+from app.links import request_url as request_url
 from store.access import Principal
 from store.features import Collection, fetch_extent
 
@@ -28,25 +29,6 @@ MVT = "application/vnd.mapbox-vector-tile"
 EXTENT_TTL_S = 60.0
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
-
-
-def base_url(request: Request) -> str:
-    """The service root without a trailing slash: the configured ``LOCUS_BASE_URL``
-    (:attr:`config.settings.ApiSettings.public_url`), never the request's ``Host`` header,
-    which the client chooses (a link or ``Location`` built on it would point wherever the
-    request said, and a cached page would carry it to others)."""
-    settings: Settings = request.app.state.settings
-    return settings.api.public_url
-
-
-def request_url(request: Request) -> URL:
-    """The URL of this request (path and query) on :func:`base_url`, for self and next links."""
-    path = request.url.path
-    root = str(request.scope.get("root_path", "") or "")
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    query = request.url.query
-    return URL(base_url(request) + path + (f"?{query}" if query else ""))
 
 
 def link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:

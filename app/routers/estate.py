@@ -38,8 +38,8 @@ from pydantic_core import ErrorDetails
 from app.auth import current_principal, require_role
 from app.dependencies import ConnectionDep, SettingsDep
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable, Unauthenticated, problem
+from app.links import base_url
 from app.reports import frame_csv
-from app.routers.common import base_url
 from app.schemas import estate as schemas
 from app.schemas.openapi import HTML, download, problems
 from app.services import register, scenarios

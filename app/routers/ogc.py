@@ -17,17 +17,16 @@ from app.dependencies import (
     PrincipalDep,
 )
 from app.errors import FeatureNotFound
+from app.links import base_url, request_url
 from app.routers.common import (
     GEOJSON,
     HTML,
     JSON,
     OPENAPI,
     SCHEMA_JSON,
-    base_url,
     collection_extent,
     link,
     render,
-    request_url,
 )
 from app.routers.tiles import cached_page
 from app.schemas.ogc import (

@@ -24,7 +24,7 @@ from app.jobs.processes import REGISTRY
 from app.jobs.queue import queue_app
 from app.jobs.registry import Process
 from app.jobs.tasks import run_process
-from app.routers.common import base_url, request_url
+from app.links import base_url, request_url
 from app.schemas.openapi import download, json_body, problems
 from app.schemas.processes import (
     ExecuteRequest,

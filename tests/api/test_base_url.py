@@ -145,3 +145,13 @@ def test_base_url_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("LOCUS_BASE_URL", "https://env.example.org/")
     assert ApiSettings().public_url == "https://env.example.org"
     assert json.loads(ApiSettings().model_dump_json())["base_url"] == "https://env.example.org"
+
+
+@pytest.mark.parametrize("path", ["/collections/", "/processes/?limit=1", "/healthz/"])
+def test_trailing_slash_redirects_are_on_the_base_url(based: TestClient, path: str) -> None:
+    """The framework's trailing-slash redirect builds its Location from Host: moved too."""
+    r = based.get(path, headers=EVIL, follow_redirects=False)
+    assert r.status_code == 307
+    target = path.replace("/?", "?").rstrip("/")
+    assert r.headers["location"] == f"{BASE}{target}"
+    assert based.get(r.headers["location"].removeprefix(BASE)).status_code == 200
