@@ -244,10 +244,10 @@ def parse_assets(
             return frame[name].astype(str).str.strip()
         return pd.Series("", index=frame.index, dtype=object)
 
-    # Names keep any tab or line break the file gives them (only spaces are trimmed): exports
-    # escape a name that a spreadsheet would run (app.reports.escape_formula), whereas
-    # trimming "\t=cmd" would store the bare formula "=cmd".
-    name = frame["name"].astype(str).str.strip(" ")
+    # A name keeps a leading tab or line break (only leading spaces and trailing whitespace
+    # are trimmed): exports escape a name a spreadsheet would run (app.reports.
+    # escape_formula), whereas trimming "\t=cmd" would store the bare formula "=cmd".
+    name = frame["name"].astype(str).str.rstrip().str.lstrip(" ")
     kind = col("kind").str.lower()
     for r in rows[name.str.strip() == ""]:
         rejects.append(Reject(int(r), "column 'name' is empty"))
