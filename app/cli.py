@@ -224,10 +224,15 @@ def _serve(
 
     bind_host = host or settings.api.host
     bind_port = port or settings.api.port
+    # Links are built on the configured base URL (LOCUS_BASE_URL), else on the address
+    # served: the one given here. Several workers import app.main, which reads the env.
+    api = settings.api.model_copy(update={"host": bind_host, "port": bind_port})
+    settings = settings.model_copy(update={"api": api})
+    os.environ["LOCUS_BASE_URL"] = api.public_url
     job_worker = (
         subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]) if with_worker else None
     )
-    console.print(f"serving Locus on http://{bind_host}:{bind_port}")
+    console.print(f"serving Locus on http://{bind_host}:{bind_port} (links: {api.public_url})")
     try:
         uvicorn.run(
             create_app(settings) if workers == 1 else "app.main:app",

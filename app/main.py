@@ -9,8 +9,14 @@ opens without waiting, so ``/healthz`` answers even when the database is down an
 
 Routers slot in per concern: OGC API Features (``routers.ogc``), vector tiles
 (``routers.tiles``), health (``routers.health``), analysis, processes and jobs, estate, and
-the web map. One app-wide dependency (:func:`app.dependencies.reject_nul_bytes`) refuses a
-NUL character in any query or path parameter before a route sees it.
+the web map. Two app-wide dependencies run before any route's own parameters:
+:func:`app.dependencies.reject_nul_bytes` refuses a NUL character in any query or path
+parameter, and :func:`app.auth.current_principal` checks any API key that is sent, so a
+malformed, unknown or revoked key is a 401 on every route, including those that answer
+anonymous callers the same as keyed ones (``/processes``, ``/postcodes``, ``/healthz``...);
+routes that need the caller get the same, once-verified principal (FastAPI caches a
+dependency per request). Links and ``Location`` headers are on the configured base URL, never
+on ``Host`` (:mod:`app.links`).
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from app.auth import current_principal
 from app.dependencies import reject_nul_bytes
 from app.errors import install_handlers
 from app.guards import install_guards
+from app.links import install_links
 from app.routers import (
     analysis,
     appraisal,
@@ -68,12 +76,13 @@ def create_app(settings: Settings) -> FastAPI:
         docs_url="/api.html",
         redoc_url=None,
         lifespan=lifespan,
-        dependencies=[Depends(reject_nul_bytes)],
+        dependencies=[Depends(reject_nul_bytes), Depends(current_principal)],
     )
     app.state.settings = settings
     app.state.extent_cache = {}
     install_handlers(app)
     install_guards(app)
+    install_links(app)
     install_openapi(app)
     app.include_router(health.router)
     # Before the OGC router: both answer "/", the web router sends browsers the map.

@@ -12,7 +12,8 @@ where files are            :class:`PathSettings`       ``LOCUS_DATA_DIR``, ``LOC
 the database               :class:`DatabaseSettings`   ``LOCUS_DATABASE_URL``, ``LOCUS_DATABASE_*``
 travel model               :class:`TravelSettings`     ``LOCUS_WALK_SPEED_KMH``, ...
 timetables                 :class:`TransitSettings`    ``LOCUS_TRANSIT_*``
-the HTTP API               :class:`ApiSettings`        ``LOCUS_HOST``, ``LOCUS_PORT``, ...
+the HTTP API               :class:`ApiSettings`        ``LOCUS_HOST``, ``LOCUS_PORT``,
+                                                       ``LOCUS_BASE_URL``, ...
 the job queue              :class:`JobSettings`        ``LOCUS_JOBS_*``
 guards on loaded files     :class:`LoadSettings`       ``LOCUS_LOAD_*``
 =========================  ==========================  ====================================
@@ -24,8 +25,9 @@ import datetime as dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -163,13 +165,23 @@ def _hhmm(value: str) -> int:
     return int(hours) * 3600 + int(minutes) * 60
 
 
+#: Bind addresses that mean "every interface": links name the loopback address instead.
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
 class ApiSettings(BaseSettings):
-    """The HTTP service: where it listens, page sizes, callers without a key, tile cache."""
+    """The HTTP service: where it listens, its public address, page sizes, callers without a
+    key, tile cache."""
 
     model_config = SettingsConfigDict(env_prefix="LOCUS_", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    #: ``LOCUS_BASE_URL``: the service's root as its clients reach it (``https://locus.example
+    #: .org`` or ``https://example.org/locus`` behind a proxy). ``Location`` headers and every
+    #: absolute link are built on it, never on the request's ``Host`` header (which a client
+    #: chooses). Unset: ``http://<host>:<port>`` (:attr:`public_url`).
+    base_url: str | None = None
     # Role of callers without an API key: "anonymous" (open data only, no jobs) unless a
     # single-user local set-up raises it (`locus demo` on a loopback address uses "analyst").
     anonymous_role: Literal["anonymous", "viewer", "analyst"] = "anonymous"
@@ -178,11 +190,36 @@ class ApiSettings(BaseSettings):
     #: Megabytes of rendered pages and tiles kept per API process (0: no cache).
     tile_cache_mb: float = Field(default=64.0, ge=0)
 
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"LOCUS_BASE_URL {value!r} must be an absolute http(s) URL")
+        if parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValueError(
+                f"LOCUS_BASE_URL {value!r} must not hold credentials, a query or a fragment"
+            )
+        return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
     @model_validator(mode="after")
     def _page_sizes_consistent(self) -> ApiSettings:
         if self.default_page_size > self.max_page_size:
             raise ValueError("LOCUS_DEFAULT_PAGE_SIZE may not exceed LOCUS_MAX_PAGE_SIZE")
         return self
+
+    @property
+    def public_url(self) -> str:
+        """The root of every absolute link, without a trailing slash: ``base_url``, else
+        ``http://<host>:<port>`` (a wildcard bind address named as the loopback address)."""
+        if self.base_url:
+            return self.base_url.rstrip("/")  # also when set by model_copy (not validated)
+        host = _WILDCARD_HOSTS.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"  # an IPv6 literal
+        return f"http://{host}:{self.port}"
 
 
 class JobSettings(BaseSettings):

@@ -27,6 +27,7 @@ __all__ = [
     "cost_rate_sites",
     "data_sources",
     "has_active_sites",
+    "hidden_datasets",
     "latest_load_id",
     "visible_sites",
 ]
@@ -114,23 +115,41 @@ def latest_load_id(conn: Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def data_sources(conn: Connection[Any], principal: Principal) -> list[tuple[str, str, str, str]]:
-    """``(dataset, file, vintage, licence)`` of the active data loads ``principal`` may see.
-
-    A load that wrote sites is listed only when at least one of its sites is visible to the
-    caller, so another organisation's restricted upload (its file name, its organisation in
-    the dataset name) never appears in a report's sources; loads without sites (areas,
-    population, networks) are open data.
-    """
+def _load_visible(principal: Principal) -> tuple[sql.Composable, dict[str, Any]]:
+    """Whether data load ``d`` may be shown to ``principal``: a load that wrote sites only when
+    at least one of its sites is visible (:func:`store.access.visible_rows`), so another
+    organisation's restricted upload (its file name, its organisation in the dataset name)
+    stays hidden; loads without sites (areas, population, networks) are open data."""
     vis, params = visible_rows(principal, alias="s")
+    clause = sql.SQL(
+        "(NOT EXISTS (SELECT 1 FROM sites AS s0 WHERE s0.load_id = d.id) "
+        "OR EXISTS (SELECT 1 FROM sites AS s WHERE s.load_id = d.id AND {vis}))"
+    ).format(vis=vis)
+    return clause, params
+
+
+def data_sources(conn: Connection[Any], principal: Principal) -> list[tuple[str, str, str, str]]:
+    """``(dataset, file, vintage, licence)`` of the active data loads ``principal`` may see
+    (:func:`_load_visible`): the sources a report lists."""
+    visible, params = _load_visible(principal)
     query = sql.SQL(
         "SELECT d.dataset, d.file_name, coalesce(d.vintage, ''), coalesce(d.licence, '') "
-        "FROM data_loads AS d WHERE d.status = 'active' "
-        "AND (NOT EXISTS (SELECT 1 FROM sites AS s0 WHERE s0.load_id = d.id) "
-        "OR EXISTS (SELECT 1 FROM sites AS s WHERE s.load_id = d.id AND {vis})) ORDER BY d.id"
-    ).format(vis=vis)
+        "FROM data_loads AS d WHERE d.status = 'active' AND {visible} ORDER BY d.id"
+    ).format(visible=visible)
     rows = conn.execute(query, params).fetchall()
     return [(str(a), str(b), str(c), str(d)) for a, b, c, d in rows]
+
+
+async def hidden_datasets(conn: AsyncConnection[Any], principal: Principal) -> set[str]:
+    """Datasets whose active loads ``principal`` may not see (:func:`_load_visible`), e.g.
+    ``assets:<organisation>`` of another organisation's restricted upload: the sources a
+    stored result recorded for its own organisation are shown to others without these."""
+    visible, params = _load_visible(principal)
+    query = sql.SQL(
+        "SELECT DISTINCT d.dataset FROM data_loads AS d WHERE d.status = 'active' AND NOT {visible}"
+    ).format(visible=visible)
+    cur = await conn.execute(query, params)
+    return {str(r[0]) for r in await cur.fetchall()}
 
 
 _AREA_POLYGONS = (

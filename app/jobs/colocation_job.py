@@ -9,13 +9,12 @@ rank and figures).
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from psycopg import AsyncConnection
 
 from app.jobs.registry import Process, ProcessError, RunContext
+from app.reports import rows_csv
 from app.services.colocation import ColocationParams, clusters_json, run_colocation
 from app.services.estate_common import clean
 from app.services.networks import NoNetworkError
@@ -42,9 +41,8 @@ def run_colocation_job(ctx: RunContext, inputs: ColocationParams) -> dict[str, A
 
 
 async def export_csv(conn: AsyncConnection[Any], results: dict[str, Any]) -> tuple[bytes, str, str]:
-    """One row per cluster member with its cluster's rank, score and combined figures."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    """One row per cluster member with its cluster's rank, score and combined figures
+    (cells escaped against spreadsheet formulas: :func:`app.reports.rows_csv`)."""
     cluster_cols = [
         "rank",
         "seed_name",
@@ -56,11 +54,14 @@ async def export_csv(conn: AsyncConnection[Any], results: dict[str, Any]) -> tup
     ]
     member_cols = ["site_id", "source_id", "name", "owner", "owner_type", "kind", "tenure"]
     member_cols += ["gia_m2", "running_cost_gbp", "separation", "is_seed", "lon", "lat"]
-    writer.writerow([f"cluster_{c}" for c in cluster_cols] + member_cols)
-    for c in results.get("clusters", []):
-        for m in c.get("members", []):
-            writer.writerow([c.get(k) for k in cluster_cols] + [m.get(k) for k in member_cols])
-    return out.getvalue().encode(), "text/csv; charset=utf-8", "colocation-members.csv"
+    header = [f"cluster_{c}" for c in cluster_cols] + member_cols
+    rows = (
+        [c.get(k) for k in cluster_cols] + [m.get(k) for k in member_cols]
+        for c in results.get("clusters", [])
+        for m in c.get("members", [])
+    )
+    text = rows_csv(header, rows)
+    return text.encode(), "text/csv; charset=utf-8", "colocation-members.csv"
 
 
 COLOCATION = Process(

@@ -20,8 +20,6 @@ site open) and after (only the chosen sites).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import tempfile
 from pathlib import Path
@@ -37,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.errors import InvalidParameter
 from app.jobs.registry import Process, ProcessError, RunContext, SiteKind
+from app.reports import escape_frame, rows_csv
 from app.services.traveltimes import stored_metadata
 from spatial import allocation
 from spatial.crs import WGS84
@@ -307,24 +306,26 @@ def _results(
 
 # ----------------------------------------------------------------------------- downloads
 async def export_csv(conn: AsyncConnection[Any], results: dict[str, Any]) -> tuple[bytes, str, str]:
-    """The assignment table: one row per area with its site and travel time."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["area_code", "site_id", "site_name", "seconds", "minutes", "weight"])
-    for row in results.get("assignment", []):
-        seconds = row.get("seconds")
+    """The assignment table: one row per area with its site and travel time (cells escaped
+    against spreadsheet formulas: :func:`app.reports.rows_csv`)."""
+
+    def row(r: dict[str, Any]) -> list[Any]:
+        seconds = r.get("seconds")
         minutes = round(seconds / 60.0, 2) if seconds is not None else ""
-        writer.writerow(
-            [
-                row["area_code"],
-                row["site_id"],
-                row.get("site_name") or "",
-                seconds,
-                minutes,
-                row.get("weight", ""),
-            ]
-        )
-    return out.getvalue().encode(), "text/csv; charset=utf-8", "hub-siting-assignment.csv"
+        return [
+            r["area_code"],
+            r["site_id"],
+            r.get("site_name") or "",
+            seconds,
+            minutes,
+            r.get("weight", ""),
+        ]
+
+    text = rows_csv(
+        ["area_code", "site_id", "site_name", "seconds", "minutes", "weight"],
+        (row(r) for r in results.get("assignment", [])),
+    )
+    return text.encode(), "text/csv; charset=utf-8", "hub-siting-assignment.csv"
 
 
 async def export_gpkg(
@@ -356,8 +357,9 @@ def _write_gpkg(results: dict[str, Any], shapes: dict[str, bytes]) -> tuple[byte
     polygons = gpd.GeoDataFrame(assignment, geometry=list(geoms), crs=WGS84)
     with tempfile.TemporaryDirectory(prefix="locus-gpkg-") as tmp:
         path = Path(tmp) / "hub-siting.gpkg"
-        points.to_file(path, layer="chosen_sites", driver="GPKG", engine="pyogrio")
-        polygons.to_file(path, layer="assignment", driver="GPKG", engine="pyogrio")
+        # Text attributes escaped as in every export (GeoPackages end up in spreadsheets).
+        escape_frame(points).to_file(path, layer="chosen_sites", driver="GPKG", engine="pyogrio")
+        escape_frame(polygons).to_file(path, layer="assignment", driver="GPKG", engine="pyogrio")
         content = path.read_bytes()
     return content, "application/geopackage+sqlite3", "hub-siting.gpkg"
 

@@ -98,6 +98,10 @@ Exporter = Callable[[AsyncConnection[Any], dict[str, Any]], Awaitable[tuple[byte
 Precheck = Callable[[AsyncConnection[Any], Any, Principal], Awaitable[None]]
 """Checks against the database before a job is accepted; raises InvalidParameter."""
 
+Redactor = Callable[[AsyncConnection[Any], dict[str, Any], Principal], Awaitable[dict[str, Any]]]
+"""``(conn, results, caller) -> results``: the stored results as shown to a caller who may see
+the job (its JSON and every download), e.g. without data sources the caller may not see."""
+
 
 @dataclass(frozen=True)
 class Process:
@@ -114,6 +118,7 @@ class Process:
     keywords: tuple[str, ...] = ()
     precheck: Precheck | None = None
     exports: dict[str, Exporter] = field(default_factory=dict)
+    redact: Redactor | None = None
 
     def parse(self, raw: Any) -> BaseModel:
         """Validated inputs; :class:`InvalidParameter` naming the first bad input."""

@@ -80,13 +80,33 @@ def run_scenario_evaluation(ctx: RunContext, inputs: EvaluationParams) -> dict[s
 
 
 # ------------------------------------------------------------------------------- downloads
+async def redact(
+    conn: AsyncConnection[Any], results: dict[str, Any], principal: Principal
+) -> dict[str, Any]:
+    """The results less the recorded data sources ``principal`` may not see.
+
+    The evaluation recorded the sources its organisation could see, which may include that
+    organisation's restricted upload; a public job's report, downloads and JSON list only
+    the sources of the caller (:func:`store.estate.hidden_datasets`).
+    """
+    meta = results.get("metadata") or {}
+    sources = meta.get("sources") or []
+    if not sources:
+        return results
+    hidden = await estate_store.hidden_datasets(conn, principal)
+    kept = [s for s in sources if str(s[0]) not in hidden]
+    if len(kept) == len(sources):
+        return results
+    return {**results, "metadata": {**meta, "sources": kept}}
+
+
 def _exporter(fmt: ExportFormat) -> Exporter:
     async def export(conn: AsyncConnection[Any], results: dict[str, Any]) -> tuple[bytes, str, str]:
         codes = sorted(
             {a["area_code"] for m in results["detail"]["modes"].values() for a in m["areas"]}
         )
         areas = await estate_store.area_polygons_async(conn, vintage=AREA_VINTAGE, codes=codes)
-        # The sources the evaluation recorded (those its organisation could see).
+        # The sources the evaluation recorded, less those the caller may not see (redact).
         sources = [tuple(s) for s in results.get("metadata", {}).get("sources", [])]
         content: tuple[bytes, str, str] = await run_in_threadpool(
             render_export, results, areas, sources, fmt
@@ -126,6 +146,7 @@ SCENARIO_EVALUATION = Process(
     role="analyst",
     keywords=("scenario", "access", "estate"),
     precheck=precheck,
+    redact=redact,
     exports={
         "html": _exporter("html"),
         "pdf": _exporter("pdf"),

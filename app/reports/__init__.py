@@ -26,7 +26,14 @@ from matplotlib.figure import Figure
 
 from app.reports import _charts
 from app.reports._charts import ATTRIBUTION
-from app.reports.export import to_csv, to_geopackage
+from app.reports.export import (
+    escape_formula,
+    escape_frame,
+    frame_csv,
+    rows_csv,
+    to_csv,
+    to_geopackage,
+)
 from spatial.colocation import ClusterResult
 from spatial.crs import BNG
 from spatial.scenario import ScenarioResult
@@ -36,7 +43,11 @@ __all__ = [
     "Source",
     "cluster_layers",
     "cluster_report",
+    "escape_formula",
+    "escape_frame",
+    "frame_csv",
     "render_pdf",
+    "rows_csv",
     "scenario_layers",
     "scenario_report",
     "to_csv",

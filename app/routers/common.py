@@ -1,4 +1,5 @@
-"""Helpers shared by the routers: absolute links, cached extents, HTML rendering."""
+"""Helpers shared by the routers: absolute links (on the configured base URL, from
+:mod:`app.links`), cached extents, HTML rendering."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from psycopg import AsyncConnection
 
+# Re-exported: routers built links from here before app.links existed.
+from app.links import base_url as base_url
+from app.links import request_url as request_url
 from store.access import Principal
 from store.features import Collection, fetch_extent
 
@@ -25,11 +29,6 @@ MVT = "application/vnd.mapbox-vector-tile"
 EXTENT_TTL_S = 60.0
 
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
-
-
-def base_url(request: Request) -> str:
-    """The service root as the client sees it, without a trailing slash."""
-    return str(request.base_url).rstrip("/")
 
 
 def link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:

@@ -38,6 +38,8 @@ from pydantic_core import ErrorDetails
 from app.auth import current_principal, require_role
 from app.dependencies import ConnectionDep, SettingsDep
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable, Unauthenticated, problem
+from app.links import base_url
+from app.reports import frame_csv
 from app.schemas import estate as schemas
 from app.schemas.openapi import HTML, download, problems
 from app.services import register, scenarios
@@ -411,11 +413,10 @@ async def create_scenario(
     record = await run_in_threadpool(
         scenarios.save_scenario, db, principal, scenario, restricted=body.restricted
     )
-    base = str(request.base_url).rstrip("/")
     return JSONResponse(
         record.model_dump(mode="json"),
         status_code=201,
-        headers={"Location": f"{base}/scenarios/{record.id}"},
+        headers={"Location": f"{base_url(request)}/scenarios/{record.id}"},
     )
 
 
@@ -474,7 +475,7 @@ async def compare(
         raise InvalidParameter(str(exc), parameter="b") from exc
     if f == "csv":
         return Response(
-            table.to_csv(index=False),
+            frame_csv(table),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="scenario-comparison.csv"'},
         )

@@ -17,13 +17,13 @@ from app.dependencies import (
     PrincipalDep,
 )
 from app.errors import FeatureNotFound
+from app.links import base_url, request_url
 from app.routers.common import (
     GEOJSON,
     HTML,
     JSON,
     OPENAPI,
     SCHEMA_JSON,
-    base_url,
     collection_extent,
     link,
     render,
@@ -85,7 +85,7 @@ def _json(body: Any, media_type: str = JSON, headers: dict[str, str] | None = No
 
 
 def _self_links(request: Request, json_type: str = JSON) -> list[dict[str, str]]:
-    url = request.url
+    url = request_url(request)
     return [
         link(str(url.include_query_params(f="json")), "self", json_type, "this document"),
         link(str(url.include_query_params(f="html")), "alternate", HTML, "this document as HTML"),
@@ -316,8 +316,10 @@ async def items(
 
     page = await cached_page(request, conn, c, q, principal)
     if page.has_more and page.last_fid is not None:
-        next_url = request.url.remove_query_params(["offset", "after"]).include_query_params(
-            after=page.last_fid
+        next_url = (
+            request_url(request)
+            .remove_query_params(["offset", "after"])
+            .include_query_params(after=page.last_fid)
         )
         links.append(link(str(next_url), "next", HTML if f == "html" else GEOJSON, "next page"))
     links.append(link(f"{base_url(request)}/collections/{c.id}", "collection", JSON, c.title))

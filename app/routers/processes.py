@@ -24,6 +24,7 @@ from app.jobs.processes import REGISTRY
 from app.jobs.queue import queue_app
 from app.jobs.registry import Process
 from app.jobs.tasks import run_process
+from app.links import base_url, request_url
 from app.schemas.openapi import download, json_body, problems
 from app.schemas.processes import (
     ExecuteRequest,
@@ -60,10 +61,6 @@ class ResultNotReady(NotFound):
 
     title = "Result not ready"
     slug = "result-not-ready"
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def _get_process(process_id: str) -> Process:
@@ -162,7 +159,7 @@ def _job_uuid(job_id: str) -> uuid.UUID:
 )
 async def list_processes(request: Request) -> dict[str, Any]:
     """The processes offered (OGC API Processes ``/processes``)."""
-    base = _base(request)
+    base = base_url(request)
     return {
         "processes": [_summary(p, base) for p in REGISTRY.values()],
         "links": [{"href": f"{base}/processes", "rel": "self", "type": "application/json"}],
@@ -179,7 +176,7 @@ async def list_processes(request: Request) -> dict[str, Any]:
 async def describe_process(processId: str, request: Request) -> dict[str, Any]:
     """A process description: its inputs (JSON Schema per input) and outputs."""
     process = _get_process(processId)
-    body = _summary(process, _base(request))
+    body = _summary(process, base_url(request))
     body["inputs"] = process.describe_inputs()
     body["outputs"] = process.outputs
     return body
@@ -252,7 +249,7 @@ async def execute(
         await job_rows.link_queue_job(conn, job_id, queue_id)
     job = await job_rows.get_job(conn, job_id, principal)
     assert job is not None
-    base = _base(request)
+    base = base_url(request)
     headers = {"Location": f"{base}/jobs/{job_id}"}
     if "respond-async" in request.headers.get("prefer", ""):
         headers["Preference-Applied"] = "respond-async"
@@ -282,12 +279,12 @@ async def list_jobs(
     jobs = await job_rows.list_jobs(
         conn, principal, limit=limit, offset=offset, status=status, process_id=processID
     )
-    base = _base(request)
-    links = [{"href": str(request.url), "rel": "self", "type": "application/json"}]
+    base = base_url(request)
+    links = [{"href": str(request_url(request)), "rel": "self", "type": "application/json"}]
     if len(jobs) == limit:
         links.append(
             {
-                "href": str(request.url.include_query_params(offset=offset + limit)),
+                "href": str(request_url(request).include_query_params(offset=offset + limit)),
                 "rel": "next",
                 "type": "application/json",
             }
@@ -309,7 +306,7 @@ async def job_status(
     job = await job_rows.get_job(conn, _job_uuid(jobId), principal)
     if job is None:
         raise NoSuchJob(f"no job {jobId!r}", parameter="jobId")
-    return _status(job, _base(request))
+    return _status(job, base_url(request))
 
 
 @router.get(
@@ -348,10 +345,13 @@ async def job_results(
         raise ResultNotReady(
             f"job {jobId} is {job.status}: {job.message}" if job.message else f"job is {job.status}"
         )
+    results = job.results
+    if process is not None and process.redact is not None:
+        results = await process.redact(conn, results, principal)
     if f == "json":
-        return JSONResponse(job.results)
+        return JSONResponse(results)
     assert process is not None
-    content, media_type, filename = await process.exports[f](conn, job.results)
+    content, media_type, filename = await process.exports[f](conn, results)
     return Response(
         content,
         media_type=media_type,
@@ -387,4 +387,4 @@ async def dismiss(
             await job_rows.dismiss_job(conn, job_uuid, f"dismissed (was {job.status})")
     job = await job_rows.get_job(conn, job_uuid, principal)
     assert job is not None
-    return _status(job, _base(request))
+    return _status(job, base_url(request))

@@ -8,7 +8,8 @@
   is added to the components);
 - :func:`install_openapi` post-processes the generated document: adds those schemas, and
   replaces FastAPI's ``422 Validation Error`` (never sent: :mod:`app.errors` answers request
-  validation errors with a 400 problem) by the 400 problem.
+  validation errors with a 400 problem) by the 400 problem, and documents the 400 and 401
+  that any route gives for a bad ``Authorization`` header or API key.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ _REF = "#/components/schemas/{model}"
 
 _DESCRIPTIONS = {
     400: "Invalid parameter or body (``parameter`` names it)",
-    401: "An API key is required",
+    401: "An API key is required, or the one sent is malformed, unknown or revoked",
     403: "The API key's role does not allow this",
     404: "Not found, or not visible to the caller",
     406: "The requested format is not offered",
@@ -137,6 +138,17 @@ def _problem_400_for_422(document: dict[str, Any]) -> None:
             del components[name]
 
 
+def _key_problems_everywhere(document: dict[str, Any]) -> None:
+    """Every operation may answer 401 (a key that is sent is checked on every route, see
+    :mod:`app.main`) and 400 (an ``Authorization`` header that is not ``Bearer <key>``)."""
+    statuses = problems(400, 401)
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                for status, response in statuses.items():
+                    operation["responses"].setdefault(str(status), response)
+
+
 def install_openapi(app: FastAPI) -> None:
     """Make ``app.openapi()`` (served at ``/api``) the post-processed document."""
     generate: Callable[[], dict[str, Any]] = app.openapi
@@ -146,6 +158,7 @@ def install_openapi(app: FastAPI) -> None:
             document = generate()
             _add_schemas(document)
             _problem_400_for_422(document)
+            _key_problems_everywhere(document)
             app.openapi_schema = document
         return app.openapi_schema
 

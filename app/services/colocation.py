@@ -122,7 +122,8 @@ class ColocationParams(BaseModel):
             if name not in SCORE_COMPONENTS:
                 raise PydanticCustomError(
                     "unknown_weight",
-                    "unknown weight {weight!r}; the components are {known}",
+                    # pydantic fills plain {name} fields only (no !r conversions)
+                    "unknown weight '{weight}'; the components are {known}",
                     {"weight": name, "known": ", ".join(SCORE_COMPONENTS)},
                 )
         try:

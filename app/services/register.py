@@ -245,8 +245,12 @@ def parse_assets(
             return frame[name].astype(str).str.strip()
         return pd.Series("", index=frame.index, dtype=object)
 
-    name, kind = col("name"), col("kind").str.lower()
-    for r in rows[name == ""]:
+    # A name keeps a leading tab or line break (only leading spaces and trailing whitespace
+    # are trimmed): exports escape a name a spreadsheet would run (app.reports.
+    # escape_formula), whereas trimming "\t=cmd" would store the bare formula "=cmd".
+    name = frame["name"].astype(str).str.rstrip().str.lstrip(" ")
+    kind = col("kind").str.lower()
+    for r in rows[name.str.strip() == ""]:
         rejects.append(Reject(int(r), "column 'name' is empty"))
     bad_kind = ~kind.map(is_kind).astype(bool)
     for r, v in zip(rows[bad_kind], kind[bad_kind], strict=True):

@@ -27,14 +27,15 @@ def _free_port() -> int:
 def live_server(api_database_url: str) -> Iterator[str]:
     """uvicorn serving ``app.main:app`` on a free loopback port against the test database."""
     port = _free_port()
-    env = {**os.environ, "LOCUS_DATABASE_URL": api_database_url}
+    url = f"http://127.0.0.1:{port}"
+    # Links are built on the configured base URL (never on Host): the address served here.
+    env = {**os.environ, "LOCUS_DATABASE_URL": api_database_url, "LOCUS_BASE_URL": url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"],
         cwd=REPO,
         env=env,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -261,7 +261,7 @@ export interface HubResults {
   coverage?: { before: Record<string, number>; after: Record<string, number> };
 }
 
-/** Start hub siting asynchronously; returns the job's status URL (the Location header). */
+/** Start hub siting asynchronously; returns the job's status path (of the Location header). */
 export async function executeHubSiting(inputs: HubInputs): Promise<string> {
   const res = await fetch("/processes/hub-siting/execution", {
     method: "POST",
@@ -269,8 +269,11 @@ export async function executeHubSiting(inputs: HubInputs): Promise<string> {
     body: JSON.stringify({ inputs }),
   });
   if (!res.ok) throw new ApiError(res.status, await readProblem(res));
+  // The Location is absolute on the server's configured base URL (LOCUS_BASE_URL); this
+  // page may be served under another name for the same server (localhost vs 127.0.0.1), so
+  // only its path is followed (same origin).
   const location = res.headers.get("Location");
-  if (location) return location;
+  if (location) return new URL(location, window.location.href).pathname;
   const body = (await res.json()) as Partial<JobStatus>;
   if (body.jobID) return `/jobs/${body.jobID}`;
   throw new ApiError(res.status, { title: "No job location", detail: "the server gave no job address" } as Problem);
