@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from app.auth import current_principal, require_role
 from app.dependencies import ConnectionDep, SettingsDep
 from app.errors import InvalidParameter, NotFound, problem
+from app.links import base_url
 from app.schemas import appraisal as schemas
 from app.schemas.openapi import problems
 from app.services import scenarios
@@ -127,7 +128,7 @@ async def appraisal(
     """Options, criteria, the matrix, scores and ranks, Pareto set, sensitivity, Monte Carlo
     and per-option detail (each option's full evaluation is in ``/jobs/{jobId}/results``)."""
     results = await _appraisal(conn, jobId, principal)
-    base = str(request.base_url).rstrip("/")
+    base = base_url(request)
     body = {k: v for k, v in results.items() if k != "evaluations"}
     body["job_id"] = jobId
     body["links"] = [
@@ -216,7 +217,7 @@ async def scenario_from_hub_siting(
     record = await run_in_threadpool(
         scenarios.save_scenario, db, principal, checked, restricted=body.restricted
     )
-    base = str(request.base_url).rstrip("/")
+    base = base_url(request)
     return JSONResponse(
         record.model_dump(mode="json"),
         status_code=201,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -155,3 +156,14 @@ def test_trailing_slash_redirects_are_on_the_base_url(based: TestClient, path: s
     target = path.replace("/?", "?").rstrip("/")
     assert r.headers["location"] == f"{BASE}{target}"
     assert based.get(r.headers["location"].removeprefix(BASE)).status_code == 200
+
+
+def test_no_module_builds_links_from_the_request_host() -> None:
+    """Links have one home: a router building on ``request.base_url`` would echo ``Host``."""
+    root = Path(__file__).resolve().parents[2] / "app"
+    offenders = [
+        str(path.relative_to(root))
+        for path in root.rglob("*.py")
+        if path.name != "links.py" and "request.base_url" in path.read_text()
+    ]
+    assert offenders == []
