@@ -62,6 +62,8 @@ GEOMETRY_COLUMNS: dict[str, tuple[str, ...]] = {
     "gtfs_stop_times": (),
     "gtfs_calendar": (),
     "gtfs_calendar_dates": (),
+    # GP list sizes (etl/readers/registrations.py)
+    "gp_registrations": (),
 }
 
 #: Natural keys of the tables whose rows keep their ``id`` when a newer file replaces a load.
