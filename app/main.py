@@ -24,7 +24,7 @@ from fastapi import Depends, FastAPI
 from app.dependencies import reject_nul_bytes
 from app.errors import install_handlers
 from app.guards import install_guards
-from app.routers import analysis, estate, health, ogc, processes, tiles, web
+from app.routers import analysis, estate, health, ogc, planning, processes, tiles, web
 from app.schemas.openapi import install_openapi
 from config.settings import Settings, get_settings
 from store.connection import async_pool
@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(analysis.postcode_router)
     app.include_router(processes.router)
     app.include_router(estate.router)
+    app.include_router(planning.router)
     return app
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_NORMS",
     "NEED_MEASURES",
     "BedNorms",
+    "Catchments",
     "Norms",
     "PrimaryCareNorms",
     "Service",
@@ -300,7 +301,18 @@ def bed_need(
 # ----------------------------------------------------------------------------- catchments
 
 
-def catchment_population(times: pd.DataFrame, population: pd.DataFrame) -> pd.DataFrame:
+@dataclass(frozen=True)
+class Catchments:
+    """People of each nearest-site catchment: ``people`` (``site_id, age_lower, age_upper,
+    year, count``), the area → site ``assignment`` (``area_id, site_id, seconds``) and the
+    people per year of areas reaching no site (``unassigned``)."""
+
+    people: pd.DataFrame
+    assignment: pd.DataFrame
+    unassigned: dict[int, float]
+
+
+def catchment_population(times: pd.DataFrame, population: pd.DataFrame) -> Catchments:
     """People of each nearest-site catchment by age band and year.
 
     Parameters
@@ -312,10 +324,7 @@ def catchment_population(times: pd.DataFrame, population: pd.DataFrame) -> pd.Da
 
     Returns
     -------
-    pandas.DataFrame
-        ``site_id, age_lower, age_upper, year, count`` plus, in ``attrs["areas"]``, the
-        area → site assignment (``area_id, site_id, seconds``) and in
-        ``attrs["unassigned"]`` the people per year of areas reaching no site.
+    Catchments
     """
     assignment = nearest_site(times)
     site_of = assignment.set_index("area_id")["site_id"]
@@ -326,17 +335,18 @@ def catchment_population(times: pd.DataFrame, population: pd.DataFrame) -> pd.Da
         .agg(age_upper=("age_upper", "first"), count=("count", "sum"))
         .astype({"site_id": "int64"})
     )
-    out = out[["site_id", "age_lower", "age_upper", "year", "count"]]
-    out.attrs["areas"] = assignment
     lost = pop[pop["site_id"].isna()].groupby("year")["count"].sum()
-    out.attrs["unassigned"] = {
-        int(y): float(c) for y, c in zip(lost.index.tolist(), lost.tolist(), strict=True)
-    }
-    return out
+    return Catchments(
+        people=out[["site_id", "age_lower", "age_upper", "year", "count"]],
+        assignment=assignment,
+        unassigned={
+            int(y): float(c) for y, c in zip(lost.index.tolist(), lost.tolist(), strict=True)
+        },
+    )
 
 
 def need_table(catchments: pd.DataFrame, *, service: Service, norms: Norms) -> pd.DataFrame:
-    """Need per site and year from catchment people (:func:`catchment_population`).
+    """Need per site and year from catchment people (:attr:`Catchments.people`).
 
     Returns
     -------

@@ -33,6 +33,7 @@ __all__ = [
     "insert_named",
     "list_named",
     "lock_next_version",
+    "lsoa_codes",
     "named_visible",
     "population_rows",
     "population_vintages",
@@ -250,9 +251,20 @@ def write_projection_rows(conn: Connection[Any], projection_id: int, rows: pd.Da
         sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
     frame = rows[list(PROJECTION_ROW_COLUMNS)]
+    integer = {"area_vintage", "age_lower", "age_upper", "year"}
+    kinds = [c in integer for c in PROJECTION_ROW_COLUMNS]
     with conn.cursor() as cur, cur.copy(copy_sql) as copy:
         for row in frame.itertuples(index=False, name=None):
-            copy.write_row([projection_id, *(_plain(v) for v in row)])
+            values = [_plain(v) for v in row]
+            copy.write_row(
+                [
+                    projection_id,
+                    *(
+                        int(v) if k and v is not None else v
+                        for v, k in zip(values, kinds, strict=True)
+                    ),
+                ]
+            )
     return len(frame)
 
 
@@ -347,6 +359,18 @@ def population_rows(
         )
     frame["age_upper"] = pd.to_numeric(frame["age_upper"]).astype("float64")
     return frame.astype({"count": "float64", "age_lower": "int64"})
+
+
+def lsoa_codes(
+    conn: Connection[Any], *, vintage: int, lad_codes: list[str] | None = None
+) -> list[str]:
+    """Codes of the loaded LSOAs of ``vintage`` (in ``lad_codes`` when given), sorted."""
+    rows = conn.execute(
+        "SELECT code FROM areas WHERE level = 'lsoa' AND vintage = %(v)s "
+        "AND (%(lads)s::text[] IS NULL OR lad_code = ANY(%(lads)s::text[])) ORDER BY code",
+        {"v": vintage, "lads": lad_codes},
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def best_fit_pairs(conn: Connection[Any], *, older: int, newer: int) -> pd.DataFrame:
