@@ -126,7 +126,7 @@ def read_growth_rates(path: Path) -> tuple[pd.DataFrame, list[Reject]]:
     frame = pd.DataFrame(
         {
             "_row": raw["_row"].astype(int),
-            "area_code": area.where(area != "", None),
+            "area_code": pd.Series([a or None for a in area], index=raw.index, dtype=object),
             "age_lower": [b[0] if b else np.nan for b in bands],
             "age_upper": [np.nan if b is None or b[1] is None else float(b[1]) for b in bands],
             "year": year,

@@ -88,6 +88,7 @@ def test_process_list_and_description(db_url: str) -> None:
             "scenario-evaluation",
             "colocation",
             "catchments",
+            "capacity-sizing",
         }
         hub = c.get("/processes/hub-siting").json()
         assert set(hub["inputs"]) == {
