@@ -7,12 +7,11 @@ import pandas as pd
 import pytest
 import shapely
 
+from spatial.housing import housing_additions, place_sites
 from spatial.projection import (
     ProjectionError,
     apply_rates,
-    housing_additions,
     parse_age_band,
-    place_sites,
     project,
     trend_rates,
     vintage_groups,
