@@ -171,22 +171,31 @@ def resolve_norms(
 
 
 def _population(
-    db: Database, principal: Principal, params: CapacityParams
+    db: Database, principal: Principal, params: CapacityParams, region: set[str]
 ) -> tuple[pd.DataFrame, int, int, dict[str, Any] | None]:
-    """People per area, age band and year; the now and horizon years; the projection."""
+    """People per area, age band and year; the now and horizon years; the projection (or,
+    without one, the latest table of each area of ``region``, the areas the stored times
+    cover, and the dates of those tables)."""
     if params.projection_id is None:
-        with db.connection() as conn:
-            latest = population_by_age(conn, vintage=AREA_VINTAGE)
-        if latest.empty:
-            raise CapacityInputError("no population is loaded for LSOA 2021 areas", "mode")
-        year = int(max(d.year for d in latest["reference_date"]))
-        if params.horizon_year not in (None, year):
+        if params.horizon_year is not None:
             raise CapacityInputError(
                 "a horizon year needs a projection (projection_id)", "horizon_year"
             )
+        with db.connection() as conn:
+            latest = population_by_age(conn, vintage=AREA_VINTAGE)
+        latest = latest[latest["area_code"].isin(region)]
+        if latest.empty:
+            raise CapacityInputError(
+                "no population is loaded for the areas the stored travel times cover", "mode"
+            )
+        year = int(max(d.year for d in latest["reference_date"]))
         rows = latest.rename(columns={"n": "count"}).assign(year=year)
         rows["age_upper"] = pd.to_numeric(rows["age_upper"]).astype(float)
-        return rows, year, year, None
+        tables = rows.groupby(["source", "reference_date"])["area_code"].nunique().reset_index()
+        dated = {
+            f"{s} {d.isoformat()}": int(n) for s, d, n in tables.itertuples(index=False, name=None)
+        }
+        return rows, year, year, {"latest_tables": dated}
     with db.connection() as conn:
         row = store.get_named(conn, "population_projections", principal, params.projection_id)
         if row is None:
@@ -324,10 +333,8 @@ def size_capacity(
             progress(percent, message)
 
     record, norms = resolve_norms(db, principal, params.norms_id)
-    report(10, "reading the population")
-    population, now_year, horizon_year, projection = _population(db, principal, params)
     kinds = params.site_kinds
-    report(30, f"assigning areas to their quickest {', '.join(kinds)} by {params.mode}")
+    report(10, f"assigning areas to their quickest {', '.join(kinds)} by {params.mode}")
     with db.connection() as conn:
         times = stored_times(
             conn,
@@ -339,6 +346,7 @@ def size_capacity(
         )
         sites = estate_store.visible_sites(conn, principal, kinds=kinds, located_only=True)
         sources = estate_store.data_sources(conn, principal)
+    region = set(times["from_id"].astype(str))
     times = times[np.isfinite(times["seconds"].to_numpy(dtype=float))]
     if times.empty:
         raise CapacityInputError(
@@ -349,7 +357,15 @@ def size_capacity(
     sites = sites[sites["id"].astype(int).isin(set(times["to_id"].astype(int)))].reset_index(
         drop=True
     )
+    report(30, "reading the population")
+    population, now_year, horizon_year, projection = _population(db, principal, params, region)
     catchments = catchment_population(times, population)
+    if catchments.people.empty:
+        raise CapacityInputError(
+            f"projection {params.projection_id} has no area the stored {params.mode} times "
+            f"reach a site of kind(s) {kinds} from",
+            "projection_id",
+        )
     report(60, "sizing need against today's capacity")
     need = need_table(catchments.people, service=params.service, norms=norms)
     capacity, cap_sources, cap_notes = _capacity(db, sites, params.service)
@@ -409,7 +425,7 @@ def size_capacity(
         kinds=kinds,
         now_year=now_year,
         horizon_year=horizon_year,
-        projection=clean(projection),
+        projection=clean(projection) if params.projection_id is not None else None,
         norms=clean(_norm_values(record)),
         sites=site_models,
         areas=areas,
@@ -433,8 +449,12 @@ def size_capacity(
                 "gap": GAP_RULE,
                 "travel_times": stored_metadata(db, params.mode),
                 "population": "projection rows"
-                if projection
-                else "each LSOA 2021's latest loaded population table",
+                if params.projection_id is not None
+                else {
+                    "rule": "each LSOA 2021's latest loaded population table, counted as of "
+                    "the newest table's year",
+                    **(projection or {}),
+                },
                 "age_bands": [
                     age_label(int(lo), None if pd.isna(hi) else int(hi))
                     for lo, hi in bands.itertuples(index=False, name=None)

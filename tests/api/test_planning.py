@@ -435,3 +435,27 @@ def test_capacity_inputs_are_checked_at_submission(
         )
         assert r.status_code == 400, (inputs, r.text)
         assert r.json()["parameter"] == parameter
+
+
+def test_capacity_now_only_and_bed_need_by_hand(
+    client: TestClient, keys: dict[str, str], rutland_engine: Engine
+) -> None:
+    job = run_job_here(client, "capacity-sizing", {}, auth(keys["a"]))
+    res = client.get(f"/jobs/{job}/results", headers=auth(keys["a"])).json()
+    assert (res["now_year"], res["horizon_year"], res["projection"]) == (2021, 2021, None)
+    assert res["metadata"]["population"]["latest_tables"] == {"census2021 2021-03-21": 26}
+    people = sum(s["population_now"] for s in res["sites"]) + res["unassigned"]["now"]
+    assert people == pytest.approx(41043)
+
+    job = run_job_here(client, "capacity-sizing", {"service": "beds"}, auth(keys["a"]))
+    beds = client.get(f"/jobs/{job}/results", headers=auth(keys["a"])).json()
+    assert beds["kinds"] == ["hospital", "community_hospital"]
+    # The census bands are the default norm bands: bed days by hand, for everyone reached.
+    rates = {"0-15": 160, "16-24": 230, "25-34": 300, "35-49": 280, "50-64": 480, "65+": 1850}
+    reached = set(_nearest_practice(rutland_engine))  # areas with any drive time
+    census = _census(rutland_engine)
+    bed_days = sum(n * rates[b] / 1000 for (a, b), n in census.items() if a in reached)
+    assert beds["unassigned"]["now"] == 0.0
+    assert beds["summary"]["need_now"]["bed_days"] == pytest.approx(bed_days, abs=1e-2)
+    assert beds["summary"]["need_now"]["beds"] == pytest.approx(bed_days / 365 / 0.85, abs=1e-2)
+    assert {s["status"] for s in beds["sites"]} == {"capacity unknown"}
