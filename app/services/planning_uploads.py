@@ -28,8 +28,8 @@ __all__ = ["UploadRejected", "request_from_uploads"]
 
 
 class UploadRejected(Exception):
-    """Rejected rows of the uploaded files: ``rejects`` (``file, row, reason``) and the form
-    field at fault first (``parameter``)."""
+    """Rejected rows of the uploaded files: ``rejects`` (``file, field, row, reason``; row 0
+    is the file as a whole) and the form field at fault first (``parameter``)."""
 
     def __init__(self, rejects: list[dict[str, Any]], parameter: str) -> None:
         self.rejects = rejects
@@ -38,7 +38,10 @@ class UploadRejected(Exception):
 
 
 def _rejects(field: str, name: str, rejects: list[Reject]) -> list[dict[str, Any]]:
-    return [{"file": name, "field": field, "row": r.row, "reason": r.reason} for r in rejects]
+    # Row 0: the file as a whole (a missing column, an unreadable file).
+    return [
+        {"file": name, "field": field, "row": r.row or 0, "reason": r.reason} for r in rejects
+    ]
 
 
 def _rates(frame: pd.DataFrame) -> list[dict[str, Any]]:

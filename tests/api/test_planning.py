@@ -271,6 +271,16 @@ def test_malformed_uploads_are_refused_with_rows_and_nothing_is_stored(
         headers=auth(keys["a"]),
     )
     assert (r.status_code, r.json()["parameter"]) == (400, "definition")
+    r = client.post(
+        "/planning/projections/upload",
+        data={"definition": definition},
+        files={"growth_file": ("rates.csv", b"age_band,growth\nall,0.01\n", "text/csv")},
+        headers=auth(keys["a"]),
+    )
+    assert r.status_code == 400
+    [whole] = r.json()["rejects"]
+    assert (whole["file"], whole["row"]) == ("rates.csv", 0)
+    assert whole["reason"].startswith("missing column(s) 'rate'")
     assert _scalar(rutland_engine, count) == before
 
 
