@@ -39,9 +39,7 @@ class UploadRejected(Exception):
 
 def _rejects(field: str, name: str, rejects: list[Reject]) -> list[dict[str, Any]]:
     # Row 0: the file as a whole (a missing column, an unreadable file).
-    return [
-        {"file": name, "field": field, "row": r.row or 0, "reason": r.reason} for r in rejects
-    ]
+    return [{"file": name, "field": field, "row": r.row or 0, "reason": r.reason} for r in rejects]
 
 
 def _rates(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -88,6 +86,9 @@ def _sites(sites: pd.DataFrame, completions: pd.DataFrame) -> list[dict[str, Any
         ppd = s["persons_per_dwelling"]
         if not pd.isna(ppd):
             site["persons_per_dwelling"] = float(ppd)
+        profile = s.get("age_profile")
+        if isinstance(profile, dict):
+            site["age_profile"] = profile
         site["dwellings"] = by_site.get(str(s["site_id"]), {})
         out.append(site)
     return out

@@ -20,7 +20,8 @@ Housing sites GeoJSON
     A FeatureCollection (WGS84 as RFC 7946 says, or a ``crs`` member naming EPSG:27700) of
     Point, Polygon or MultiPolygon features with properties ``site_id``, ``dwellings`` (an
     object of year → dwellings, e.g. ``{"2026": 40, "2027": 60}``, or a number with a
-    ``year`` property), optionally ``name`` and ``persons_per_dwelling``.
+    ``year`` property), optionally ``name``, ``persons_per_dwelling`` and ``age_profile``
+    (age band → share of new residents, e.g. ``{"0-15": 0.3, "16-64": 0.6, "65+": 0.1}``).
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ class HousingUpload:
     """Development sites read from a file.
 
     ``sites``: ``_row, site_id, name, geometry`` (shapely, EPSG:27700),
-    ``persons_per_dwelling`` (NaN: the projection's default); ``completions``: ``site_id,
+    ``persons_per_dwelling`` (NaN: the projection's default) and, from GeoJSON,
+    ``age_profile`` (None: the projection's default); ``completions``: ``site_id,
     year, dwellings``; ``rejects``: every bad row with its reason.
     """
 
@@ -338,6 +340,30 @@ def _to_bng(geom: Any, crs: int, problems: list[str]) -> Any:
     return shapely.transform(geom, lambda c: np.column_stack(wgs84_to_bng(c[:, 0], c[:, 1])))
 
 
+def _feature_profile(value: Any, problems: list[str]) -> dict[str, float] | None:
+    """A feature's ``age_profile`` (age band → share, summing to 1), None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        problems.append("property 'age_profile': give an object of age band → share")
+        return None
+    out: dict[str, float] = {}
+    for label, share in value.items():
+        try:
+            parse_age_band(str(label))
+        except ValueError as exc:
+            problems.append(f"age_profile: {exc}")
+            continue
+        number = _number(share)
+        if number is None or not 0 <= number <= 1:
+            problems.append(f"age_profile {label!r}: {share!r} is not a share between 0 and 1")
+            continue
+        out[str(label)] = number
+    if len(out) == len(value) and abs(sum(out.values()) - 1.0) > 1e-3:
+        problems.append(f"age_profile: the shares sum to {sum(out.values()):g}, not 1")
+    return out
+
+
 def _housing_geojson(path: Path) -> HousingUpload:
     doc = _load_json(path)
     crs = _crs_of(path, doc)
@@ -374,6 +400,7 @@ def _housing_geojson(path: Path) -> HousingUpload:
             ppd is None or not 0 < ppd <= 20
         ):
             problems.append("property 'persons_per_dwelling' is not a number above 0 (<= 20)")
+        profile = _feature_profile(props.get("age_profile"), problems)
         if problems:
             rejects += [Reject(number, p) for p in problems]
             continue
@@ -385,12 +412,14 @@ def _housing_geojson(path: Path) -> HousingUpload:
                 "name": str(props.get("name") or site_id),
                 "geometry": geom,
                 "persons_per_dwelling": np.nan if ppd is None else ppd,
+                "age_profile": profile,
             }
         )
         completions += [(site_id, y, n) for y, n in sorted(dwellings.items())]
     return HousingUpload(
         pd.DataFrame(
-            sites, columns=["_row", "site_id", "name", "geometry", "persons_per_dwelling"]
+            sites,
+            columns=["_row", "site_id", "name", "geometry", "persons_per_dwelling", "age_profile"],
         ),
         pd.DataFrame(completions, columns=["site_id", "year", "dwellings"]),
         rejects,

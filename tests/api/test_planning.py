@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 
 from app.main import create_app
 from etl.datasets import load_dataset
+from spatial.crs import bng_to_wgs84
 from tests.api._support import auth, run_job_here, two_org_keys
 from tests.conftest import settings_for
 
@@ -469,3 +470,60 @@ def test_capacity_now_only_and_bed_need_by_hand(
     assert beds["summary"]["need_now"]["bed_days"] == pytest.approx(bed_days, abs=1e-2)
     assert beds["summary"]["need_now"]["beds"] == pytest.approx(bed_days / 365 / 0.85, abs=1e-2)
     assert {s["status"] for s in beds["sites"]} == {"capacity unknown"}
+
+
+def test_a_polygon_site_is_apportioned_by_area_at_the_default_household_size(
+    client: TestClient, keys: dict[str, str], rutland_engine: Engine
+) -> None:
+    # A 400 m square on the boundary of two neighbouring Rutland LSOAs (BNG).
+    with rutland_engine.connect() as conn:
+        x, y = conn.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Intersection("
+                "a.geom, b.geom)) AS p FROM areas a JOIN areas b ON a.code < b.code "
+                "AND a.vintage = 2021 AND b.vintage = 2021 AND a.level = 'lsoa' "
+                "AND b.level = 'lsoa' AND ST_Touches(a.geom, b.geom) "
+                "ORDER BY a.code, b.code LIMIT 1) s"
+            )
+        ).one()
+        square = f"ST_MakeEnvelope({x - 200}, {y - 200}, {x + 200}, {y + 200}, 27700)"
+        shares = dict(
+            conn.execute(
+                text(
+                    f"SELECT code, ST_Area(ST_Intersection(geom, {square})) / 160000.0 "
+                    f"FROM areas WHERE vintage = 2021 AND level = 'lsoa' "
+                    f"AND ST_Intersects(geom, {square})"
+                )
+            ).all()
+        )
+    corners = [(x - 200, y - 200), (x + 200, y - 200), (x + 200, y + 200), (x - 200, y + 200)]
+    lon, lat = bng_to_wgs84([c[0] for c in corners], [c[1] for c in corners])
+    ring = [[float(a), float(b)] for a, b in zip(lon, lat, strict=True)]
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"site_id": "edge", "dwellings": {"2027": 50}},
+                "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+            }
+        ],
+    }
+    definition = {"name": "rutland edge", "horizons": [2030], "lad_codes": [RUTLAND]}
+    r = client.post(
+        "/planning/projections/upload",
+        data={"definition": json.dumps(definition)},
+        files={"housing_file": ("edge.geojson", json.dumps(doc).encode(), "application/geo+json")},
+        headers=auth(keys["a"]),
+    )
+    assert r.status_code == 201, r.text
+    housing = r.json()["metadata"]["housing"]
+    placed = {p["area_code"]: p["share"] for p in housing["placement"]["edge"]}
+    assert len(placed) >= 2
+    assert placed == pytest.approx({str(k): float(v) for k, v in shares.items()}, abs=1e-4)
+    assert housing["persons_per_dwelling_default"] == 2.36
+    pid = r.json()["id"]
+    before, after = _areas(client, keys["a"], pid, 2021), _areas(client, keys["a"], pid, 2030)
+    added = {c: after[c] - before[c] for c in before if after[c] != before[c]}
+    assert sum(added.values()) == pytest.approx(50 * 2.36, abs=1e-2)
+    assert added == pytest.approx({c: 50 * 2.36 * s for c, s in placed.items()}, abs=1e-2)

@@ -137,6 +137,7 @@ def test_housing_geojson_points_and_polygons(tmp_path: Path) -> None:
                     "year": 2028,
                     "dwellings": 30,
                     "persons_per_dwelling": 2.5,
+                    "age_profile": {"0-15": 0.3, "16-64": 0.6, "65+": 0.1},
                 },
                 "geometry": {
                     "type": "Polygon",
@@ -153,7 +154,11 @@ def test_housing_geojson_points_and_polygons(tmp_path: Path) -> None:
             },
             {
                 "type": "Feature",
-                "properties": {"site_id": "bad", "dwellings": {"soon": 5}},
+                "properties": {
+                    "site_id": "bad",
+                    "dwellings": {"soon": 5},
+                    "age_profile": {"0-15": 0.5, "16+": 0.6},
+                },
                 "geometry": {"type": "LineString", "coordinates": [[-0.7, 52.6], [-0.6, 52.6]]},
             },
             {
@@ -168,6 +173,7 @@ def test_housing_geojson_points_and_polygons(tmp_path: Path) -> None:
     assert [(r.row, r.reason) for r in upload.rejects] == [
         (3, "a LineString: give a Point, Polygon or MultiPolygon"),
         (3, "dwellings: 'soon' is not a year (1900-2150)"),
+        (3, "age_profile: the shares sum to 1.1, not 1"),
         (4, "site 'p1' repeats feature 1"),
         (4, "coordinates outside the UK (WGS84 lon/lat expected)"),
     ]
@@ -176,6 +182,7 @@ def test_housing_geojson_points_and_polygons(tmp_path: Path) -> None:
     assert 480_000 < point.x < 490_000  # Oakham, in BNG
     assert 300_000 < point.y < 310_000
     assert upload.sites["geometry"].iloc[1].geom_type == "Polygon"
+    assert upload.sites["age_profile"].tolist() == [None, {"0-15": 0.3, "16-64": 0.6, "65+": 0.1}]
     assert upload.completions.values.tolist() == [
         ["p1", 2026, 40.0],
         ["p1", 2027, 60.0],
