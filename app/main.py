@@ -40,6 +40,7 @@ from app.routers import (
     footprints,
     health,
     ogc,
+    planning,
     processes,
     tiles,
     web,
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(appraisal.router)
     app.include_router(benchmark.router)
     app.include_router(footprints.router)
+    app.include_router(planning.router)
     return app
 
 

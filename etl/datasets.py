@@ -45,6 +45,7 @@ from etl.readers import (
     osm_sites,
     population,
     postcodes,
+    registrations,
 )
 from etl.readers.common import POSTCODE_RE, Progress, mark_outside, split_points
 from etl.readers.limits import check_size, read_limits
@@ -457,6 +458,13 @@ DATASETS: dict[str, Dataset] = {
             "trafford-dentists",
             "Trafford dentists (CSV with lon/lat)",
             council.read_trafford_dentists,
+            national=False,
+        ),
+        Dataset(
+            "gp-registrations",
+            "Patients registered at each GP practice (CSV: practice_code, practice_name, "
+            "practice_postcode, registered_patients): list sizes for capacity sizing",
+            registrations.read_gp_registrations,
             national=False,
         ),
         Dataset(

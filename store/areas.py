@@ -75,18 +75,19 @@ def area_features(conn: Connection[Any], *, vintage: int) -> pd.DataFrame:
 def population_by_age(conn: Connection[Any], *, vintage: int) -> pd.DataFrame:
     """Population of each area of ``vintage`` by age band, from its latest source.
 
-    Columns ``area_code, age_lower, age_upper`` (NaN: open-ended) and ``n`` (people). Of an
-    area's sources the most recent reference date wins (ties: source name, then the
-    both-sexes rows).
+    Columns ``area_code, age_lower, age_upper`` (NaN: open-ended), ``n`` (people),
+    ``source`` and ``reference_date`` (the source chosen for the area and the date its counts
+    refer to). Of an area's sources the most recent reference date wins (ties: source name,
+    then the both-sexes rows).
     """
     frame = read_frame(
         conn,
-        "WITH latest AS (SELECT p.area_code, p.age_lower, p.age_upper, p.count, "
-        "rank() OVER (PARTITION BY p.area_code ORDER BY p.reference_date DESC, p.source, "
-        "p.sex <> 'all') AS rk FROM population p JOIN areas a ON a.code = p.area_code "
-        "AND a.vintage = %(v)s) "
-        "SELECT area_code, age_lower, age_upper, sum(count) AS n FROM latest WHERE rk = 1 "
-        "GROUP BY 1, 2, 3",
+        "WITH latest AS (SELECT p.area_code, p.age_lower, p.age_upper, p.count, p.source, "
+        "p.reference_date, rank() OVER (PARTITION BY p.area_code ORDER BY p.reference_date "
+        "DESC, p.source, p.sex <> 'all') AS rk FROM population p JOIN areas a "
+        "ON a.code = p.area_code AND a.vintage = %(v)s) "
+        "SELECT area_code, age_lower, age_upper, sum(count) AS n, source, reference_date "
+        "FROM latest WHERE rk = 1 GROUP BY 1, 2, 3, 5, 6",
         {"v": vintage},
     )
     if not frame.empty:

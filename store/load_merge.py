@@ -65,6 +65,8 @@ GEOMETRY_COLUMNS: dict[str, tuple[str, ...]] = {
     "gtfs_calendar_dates": (),
     # The national ERIC benchmark (etl/readers/eric_benchmark.py)
     "eric_returns": (),
+    # GP list sizes (etl/readers/registrations.py)
+    "gp_registrations": (),
 }
 
 #: Natural keys of the tables whose rows keep their ``id`` when a newer file replaces a load.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from app.jobs.appraisal_job import OPTIONS_APPRAISAL
 from app.jobs.builtin import ECHO, TRAVEL_TIMES
+from app.jobs.capacity_job import CAPACITY_SIZING
 from app.jobs.catchment_job import CATCHMENTS
 from app.jobs.colocation_job import COLOCATION
 from app.jobs.hub_siting import HUB_SITING
@@ -24,5 +25,6 @@ REGISTRY: dict[str, Process] = {
         COLOCATION,
         CATCHMENTS,
         OPTIONS_APPRAISAL,
+        CAPACITY_SIZING,
     )
 }

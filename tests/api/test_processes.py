@@ -89,6 +89,7 @@ def test_process_list_and_description(db_url: str) -> None:
             "colocation",
             "catchments",
             "options-appraisal",
+            "capacity-sizing",
         }
         hub = c.get("/processes/hub-siting").json()
         assert set(hub["inputs"]) == {
