@@ -6,7 +6,6 @@ template, tables and PDF engines as the scenario and co-location reports.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -16,12 +15,10 @@ from matplotlib.figure import Figure
 
 from app.reports import Source, _html_table, _render_html, render_pdf
 from app.reports._charts import ATTRIBUTION, data_uri, png
+from app.reports.export import frame_csv
 from app.schemas.planning import CapacityResult
 
 __all__ = ["capacity_csv", "capacity_report", "capacity_table"]
-
-#: Spreadsheet programs run a cell starting with these as a formula.
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def capacity_table(result: CapacityResult) -> pd.DataFrame:
@@ -46,22 +43,9 @@ def capacity_table(result: CapacityResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _safe(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA):
-        return "'" + value
-    return value
-
-
 def capacity_csv(result: CapacityResult) -> bytes:
-    """The site table as CSV (text cells that a spreadsheet would run are quoted with ')."""
-    table = capacity_table(result)
-    for col in table.columns:
-        if table[col].dtype == object:
-            table[col] = table[col].map(_safe)
-    buf = io.StringIO()
-    table.to_csv(buf, index=False)
-    buf.write(f"# {ATTRIBUTION}\n")
-    return buf.getvalue().encode("utf-8")
+    """The site table as CSV, escaped like every export (:func:`app.reports.export.frame_csv`)."""
+    return (frame_csv(capacity_table(result)) + f"# {ATTRIBUTION}\r\n").encode("utf-8")
 
 
 def _chart(result: CapacityResult) -> Figure:
