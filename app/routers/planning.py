@@ -38,6 +38,7 @@ from pydantic import ValidationError
 from app.auth import current_principal, require_role
 from app.dependencies import SettingsDep
 from app.errors import InvalidParameter, NotFound, problem
+from app.links import base_url
 from app.schemas import planning as schemas
 from app.schemas.openapi import download, problems
 from app.services import planning, planning_capacity, planning_uploads
@@ -61,7 +62,7 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 def _created(request: Request, body: dict[str, Any], path: str) -> JSONResponse:
-    base = str(request.base_url).rstrip("/")
+    base = base_url(request)
     return JSONResponse(body, status_code=201, headers={"Location": f"{base}{path}"})
 
 

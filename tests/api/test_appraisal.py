@@ -103,7 +103,10 @@ def appraisal(
     upp = _save(
         client,
         key,
-        {"name": "Close Uppingham", "changes": [{"type": "close_sites", "site_ids": [UPPINGHAM]}]},
+        {
+            "name": "Appraisal: close Uppingham",
+            "changes": [{"type": "close_sites", "site_ids": [UPPINGHAM]}],
+        },
     )
     mo = _save(
         client,
