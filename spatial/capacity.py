@@ -54,6 +54,7 @@ __all__ = [
     "match_registrations",
     "need_table",
     "primary_care_need",
+    "shortfall_flags",
 ]
 
 Service = Literal["primary_care", "beds"]
@@ -345,15 +346,19 @@ def catchment_population(times: pd.DataFrame, population: pd.DataFrame) -> Catch
     )
 
 
-def need_table(catchments: pd.DataFrame, *, service: Service, norms: Norms) -> pd.DataFrame:
-    """Need per site and year from catchment people (:attr:`Catchments.people`).
+def need_table(
+    catchments: pd.DataFrame, *, service: Service, norms: Norms, key: str = "site_id"
+) -> pd.DataFrame:
+    """Need per ``key`` (a site: :attr:`Catchments.people`; or an area: ``area_code`` of
+    projection rows) and year. Need is linear in people, so the need of a catchment is the sum
+    of the need of its areas.
 
     Returns
     -------
     pandas.DataFrame
-        ``site_id, year, population`` and the :data:`NEED_MEASURES` of ``service``.
+        ``<key>, year, population`` and the :data:`NEED_MEASURES` of ``service``.
     """
-    keys = ["site_id", "year"]
+    keys = [key, "year"]
     people = catchments.groupby(keys)["count"].sum()
     if service == "primary_care":
         need = pd.DataFrame(
@@ -404,30 +409,63 @@ def capacity_gaps(
     for m in measures:
         out[f"need_{m}_now"] = ids.map(now[m]).fillna(0.0).to_numpy()
         out[f"need_{m}_horizon"] = ids.map(later[m]).fillna(0.0).to_numpy()
-    known = np.zeros(len(out), dtype=bool)
-    short_now = np.zeros(len(out), dtype=bool)
-    short_later = np.zeros(len(out), dtype=bool)
     for m in comparable:
         cap = pd.to_numeric(capacity[m], errors="coerce").to_numpy(dtype=float)
         out[f"capacity_{m}"] = cap
-        gap_now = out[f"need_{m}_now"].to_numpy() - cap
-        gap_later = out[f"need_{m}_horizon"].to_numpy() - cap
-        out[f"gap_{m}_now"] = gap_now
-        out[f"gap_{m}_horizon"] = gap_later
-        has = ~np.isnan(cap)
+        out[f"gap_{m}_now"] = out[f"need_{m}_now"].to_numpy() - cap
+        out[f"gap_{m}_horizon"] = out[f"need_{m}_horizon"].to_numpy() - cap
+    flags = shortfall_flags(
+        {m: out[f"gap_{m}_now"].to_numpy() for m in comparable},
+        {m: out[f"gap_{m}_horizon"].to_numpy() for m in comparable},
+        horizon_year=horizon_year,
+    )
+    out["shortfall_now"], out["shortfall_horizon"], out["status"] = flags
+    return out
+
+
+def shortfall_flags(
+    gap_now: Mapping[str, npt.NDArray[np.float64]],
+    gap_horizon: Mapping[str, npt.NDArray[np.float64]],
+    *,
+    horizon_year: int,
+) -> tuple[list[bool | None], list[bool | None], npt.NDArray[np.str_]]:
+    """The shortfall rule, for sites or footprints alike.
+
+    Parameters
+    ----------
+    gap_now, gap_horizon : mapping of measure → array
+        Need − today's capacity per row (NaN: that capacity is unknown).
+    horizon_year : int
+        Named in the status of a shortfall that comes only at the horizon.
+
+    Returns
+    -------
+    tuple
+        ``shortfall_now`` and ``shortfall_horizon`` (True when any known measure's gap is
+        positive; None when no capacity of the row is known) and ``status`` ("capacity
+        unknown", "shortfall now", "shortfall by <year>" or "sufficient").
+    """
+    n = len(next(iter(gap_now.values()))) if gap_now else 0
+    known = np.zeros(n, dtype=bool)
+    short_now = np.zeros(n, dtype=bool)
+    short_later = np.zeros(n, dtype=bool)
+    for m, now in gap_now.items():
+        now = np.asarray(now, dtype=float)
+        later = np.asarray(gap_horizon[m], dtype=float)
+        has = ~np.isnan(now)
         known |= has
-        short_now |= has & (gap_now > 1e-9)
-        short_later |= has & (gap_later > 1e-9)
-    out["shortfall_now"] = [bool(s) if k else None for s, k in zip(short_now, known, strict=True)]
-    out["shortfall_horizon"] = [
-        bool(s) if k else None for s, k in zip(short_later, known, strict=True)
-    ]
-    out["status"] = np.select(
+        short_now |= has & (np.nan_to_num(now) > 1e-9)
+        short_later |= has & (np.nan_to_num(later) > 1e-9)
+    status = np.select(
         [~known, short_now, short_later],
         ["capacity unknown", "shortfall now", f"shortfall by {horizon_year}"],
         default="sufficient",
     )
-    return out
+    return (
+        [bool(s) if k else None for s, k in zip(short_now, known, strict=True)],
+        [bool(s) if k else None for s, k in zip(short_later, known, strict=True)],
+        status,
+    )
 
 
 # ----------------------------------------------------------------------------- list sizes

@@ -11,19 +11,29 @@ sum to 1, so that every area's figures are counted exactly once per footprint ty
 footprint claims are put in :data:`UNASSIGNED` by :func:`complete_membership`, and the sums
 over all footprints equal the totals over all areas.
 
+Need and capacity (:func:`capacity_by_footprint`) follow the same rule: need is a figure per
+area (its site's need is the sum over its areas), and each site's capacity today is
+apportioned to the areas of its catchment by their share of the catchment's people now, then
+both are summed like any other area figure.
+
 Everything here is pure pandas: frames in, frames out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from spatial.capacity import shortfall_flags
+
 __all__ = [
     "UNASSIGNED",
+    "FootprintCapacity",
     "access_by_footprint",
+    "capacity_by_footprint",
     "complete_membership",
     "majority_assignment",
     "overlap",
@@ -238,6 +248,108 @@ def overlap(membership: pd.DataFrame, other: pd.DataFrame, population: pd.Series
         ["footprint", "population", "other"], ascending=[True, False, True], kind="mergesort"
     )
     return pd.DataFrame(out.reset_index(drop=True))
+
+
+@dataclass(frozen=True)
+class FootprintCapacity:
+    """Need against today's capacity per footprint (:func:`capacity_by_footprint`)."""
+
+    #: Indexed by footprint (:data:`UNASSIGNED` last): ``areas``, ``population_now``,
+    #: ``population_horizon``; ``need_<m>_now``, ``need_<m>_horizon`` per need measure;
+    #: per capacity measure ``capacity_<m>`` (NaN: no site of the footprint has that figure),
+    #: ``population_with_capacity_<m>`` (people now whose site has it), ``gap_<m>_now``,
+    #: ``gap_<m>_horizon``; ``shortfall_now``, ``shortfall_horizon``, ``status``.
+    table: pd.DataFrame
+    #: :func:`overlap` of the footprints with the catchments (``other``: the site id as text).
+    pairs: pd.DataFrame
+    #: Capacity (per measure; NaN: none known) of sites whose catchment holds nobody now.
+    unattributed: dict[str, float]
+    unattributed_sites: list[int]
+
+
+def capacity_by_footprint(
+    areas: pd.DataFrame,
+    capacity: pd.DataFrame,
+    membership: pd.DataFrame,
+    *,
+    need_measures: Sequence[str],
+    capacity_measures: Sequence[str],
+    horizon_year: int,
+) -> FootprintCapacity:
+    """Need now and at the horizon, today's capacity, the gap and the shortfall flags per
+    footprint, from the areas of nearest-site catchments.
+
+    Parameters
+    ----------
+    areas : pandas.DataFrame
+        Indexed by area code: ``site_id`` (the area's site), ``population_now``,
+        ``population_horizon`` and ``need_<m>_now``, ``need_<m>_horizon`` for every measure of
+        ``need_measures``.
+    capacity : pandas.DataFrame
+        Indexed by site id: a column per measure of ``capacity_measures`` (NaN: unknown).
+    membership : pandas.DataFrame
+        ``area_code, footprint, weight``.
+    need_measures, capacity_measures : sequence of str
+        Every capacity measure is also a need measure.
+    horizon_year : int
+
+    Returns
+    -------
+    FootprintCapacity
+        Capacity of each site goes to its areas in proportion to their people now (a site
+        whose catchment holds nobody now is ``unattributed``). The gap of a measure is the
+        need of the people whose site has that capacity figure minus the capacity attributed
+        to the footprint (so the footprint gaps add up to the sites' gaps); the flags are
+        :func:`spatial.capacity.shortfall_flags`. Need and people add up to the totals over
+        ``areas``.
+    """
+    site = areas["site_id"].astype("int64")
+    now = pd.to_numeric(areas["population_now"]).astype("float64").fillna(0.0)
+    site_people = now.groupby(site).sum()
+    attributed = site_people[site_people > 0].index
+    share = now / site.map(site_people).where(site.isin(attributed))
+    values = pd.DataFrame(
+        {"population_now": now, "population_horizon": areas["population_horizon"]},
+        index=areas.index,
+    )
+    for m in need_measures:
+        values[f"need_{m}_now"] = areas[f"need_{m}_now"]
+        values[f"need_{m}_horizon"] = areas[f"need_{m}_horizon"]
+    for m in capacity_measures:
+        cap = site.map(pd.to_numeric(capacity[m]).astype("float64"))
+        known = cap.notna() & share.notna()
+        values[f"known_{m}"] = known.astype("float64")
+        values[f"capacity_{m}"] = (cap * share).where(known, 0.0)
+        values[f"population_with_capacity_{m}"] = now.where(known, 0.0)
+        values[f"covered_{m}_now"] = areas[f"need_{m}_now"].where(known, 0.0)
+        values[f"covered_{m}_horizon"] = areas[f"need_{m}_horizon"].where(known, 0.0)
+    sums = sum_by_footprint(values, membership)
+    out = sums[["areas", "population_now", "population_horizon"]].copy()
+    for m in need_measures:
+        out[f"need_{m}_now"] = sums[f"need_{m}_now"]
+        out[f"need_{m}_horizon"] = sums[f"need_{m}_horizon"]
+    for m in capacity_measures:
+        has = sums[f"known_{m}"] > 0
+        out[f"capacity_{m}"] = sums[f"capacity_{m}"].where(has)
+        out[f"population_with_capacity_{m}"] = sums[f"population_with_capacity_{m}"]
+        out[f"gap_{m}_now"] = (sums[f"covered_{m}_now"] - sums[f"capacity_{m}"]).where(has)
+        out[f"gap_{m}_horizon"] = (sums[f"covered_{m}_horizon"] - sums[f"capacity_{m}"]).where(has)
+    flags = shortfall_flags(
+        {m: out[f"gap_{m}_now"].to_numpy() for m in capacity_measures},
+        {m: out[f"gap_{m}_horizon"].to_numpy() for m in capacity_measures},
+        horizon_year=horizon_year,
+    )
+    out["shortfall_now"], out["shortfall_horizon"], out["status"] = flags
+    catchments = pd.DataFrame(
+        {"area_code": areas.index, "footprint": site.astype(str).to_numpy(), "weight": 1.0}
+    )
+    left = capacity[~capacity.index.isin(attributed)]
+    return FootprintCapacity(
+        table=out,
+        pairs=overlap(membership, catchments, now),
+        unattributed={m: float(pd.to_numeric(left[m]).sum(min_count=1)) for m in capacity_measures},
+        unattributed_sites=sorted(int(i) for i in left.index),
+    )
 
 
 def _unassigned_last(frame: pd.DataFrame) -> pd.DataFrame:

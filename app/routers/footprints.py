@@ -8,16 +8,22 @@ uploaded polygon set, and how footprints overlap the catchments of practices.
   to the nearest site, people within ``minutes``;
 - ``GET /footprints/{footprint}/catchments?kind=&mode=``: which share of each footprint's
   people falls in each site's nearest-site catchment (and of each catchment in each footprint);
+- ``GET /footprints/{footprint}/projection?projection_id=&year=``: a stored projection's people
+  per footprint in a year and in its base year;
+- ``GET /footprints/{footprint}/need?job_id=``: a finished capacity-sizing job's people, need,
+  attributed capacity today, gaps and shortfalls per footprint;
 - ``POST /footprints/custom``: upload an organisation's polygons (GeoJSON or GeoPackage; an
   analyst's key); ``DELETE /footprints/custom/{set_id}``.
 
-Thin: parameters are checked here, the work is :mod:`app.services.footprints`.
+Thin: parameters are checked here, the work is :mod:`app.services.footprints` and
+:mod:`app.services.footprint_sums`.
 """
 
 from __future__ import annotations
 
 import re
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +38,7 @@ from app.dependencies import PrincipalDep, SettingsDep
 from app.errors import InvalidParameter, NotFound, ServiceUnavailable, Unauthenticated, problem
 from app.schemas import footprints as schemas
 from app.schemas.openapi import problems
-from app.services import footprints
+from app.services import footprint_sums, footprints
 from app.services.areas import AnalysisInputError
 from app.services.footprint_uploads import delete_footprints, upload_footprints
 from app.services.sources import NoNetworkError
@@ -76,6 +82,8 @@ def _db(settings: Settings) -> Database:
 async def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     try:
         return await run_in_threadpool(fn, *args, **kwargs)
+    except footprint_sums.NotVisible as exc:
+        raise NotFound(str(exc), parameter=exc.parameter) from exc
     except AnalysisInputError as exc:
         if str(exc).startswith("no custom footprint set"):
             raise NotFound(str(exc), parameter=exc.parameter) from exc
@@ -159,6 +167,62 @@ async def catchments(
         footprint,
         kind=kind,
         mode=mode,
+    )
+    return result
+
+
+@router.get(
+    "/{footprint}/projection",
+    summary="A stored population projection's people per footprint (all ages and by age band)",
+    response_model=schemas.FootprintProjection,
+    responses=problems(400, 401, 404, 503),
+)
+async def projection(
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    footprint: FootprintPath,
+    projection_id: Annotated[
+        int, Query(ge=1, le=2**63 - 1, description="a projection you can see")
+    ],
+    year: Annotated[
+        int | None,
+        Query(ge=1900, le=2150, description="the base year or a horizon (default: the last)"),
+    ] = None,
+    mode: ModeQuery = "drive",
+) -> dict[str, Any]:
+    """Each row has the footprint's people in ``year`` and the base year, the change, and
+    the people housing sites added; the rows (``(unassigned)`` included) add up to the
+    projection's totals."""
+    result: dict[str, Any] = await _run(
+        footprint_sums.footprint_projection,
+        _db(settings),
+        principal,
+        footprint,
+        projection_id=projection_id,
+        year=year,
+        mode=mode,
+    )
+    return result
+
+
+@router.get(
+    "/{footprint}/need",
+    summary="A capacity-sizing job's need, capacity today, gap and shortfalls per footprint",
+    response_model=schemas.FootprintNeed,
+    responses=problems(400, 401, 404, 503),
+)
+async def need(
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    footprint: FootprintPath,
+    job_id: Annotated[uuid.UUID, Query(description="a successful capacity-sizing job you can see")],
+) -> dict[str, Any]:
+    """People and need (now and at the horizon) add up the job's areas; each site's capacity
+    is apportioned to footprints by the share of its catchment's people now in each; the gap
+    is the need of the people whose site has the figure minus that capacity. Commissioner
+    footprints use the job's mode."""
+    result: dict[str, Any] = await _run(
+        footprint_sums.footprint_need, _db(settings), principal, footprint, job_id=str(job_id)
     )
     return result
 

@@ -9,6 +9,8 @@ to them) and ``notes`` (e.g. LSOAs whose postcodes straddle wards).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from app.schemas.common import Metadata, ResponseModel
@@ -19,9 +21,14 @@ __all__ = [
     "FootprintAccess",
     "FootprintAccessRow",
     "FootprintCatchments",
+    "FootprintNeed",
+    "FootprintNeedRow",
+    "FootprintNeedSite",
     "FootprintOverlap",
     "FootprintPopulation",
     "FootprintPopulationRow",
+    "FootprintProjection",
+    "FootprintProjectionRow",
     "FootprintTotal",
     "FootprintType",
     "FootprintTypes",
@@ -158,6 +165,114 @@ class FootprintCatchments(_Answer):
     catchments: list[SiteCatchmentTotal]
     overlaps: list[FootprintOverlap]
     catchment_method: str = Field(description="how catchments are drawn")
+
+
+class FootprintProjectionRow(_Head):
+    """One footprint's projected people."""
+
+    areas: float = Field(ge=0, description="LSOAs of the projection counted")
+    population_base: float = Field(description="people in the projection's base year")
+    population: float = Field(description="people in `year`")
+    change: float = Field(description="population − population_base")
+    housing: float = Field(description="of `population`, people added by housing sites")
+    by_age_base: dict[str, float] = Field(description="age band → people in the base year")
+    by_age: dict[str, float] = Field(description="age band → people in `year`")
+
+
+class FootprintProjection(ResponseModel):
+    """``GET /footprints/{footprint}/projection``: a stored projection's people per footprint
+    (the projection's LSOAs, each counted once; ``(unassigned)`` holds those no footprint
+    claims, so the rows add up to the projection's totals)."""
+
+    footprint: str
+    label: str
+    method: str
+    area_vintage: int
+    projection: dict[str, Any] = Field(description="id, name, version, base_year, horizon_years")
+    base_year: int
+    year: int
+    total_areas: int = Field(ge=0, description="LSOAs of the projection")
+    total_population_base: float
+    total_population: float = Field(description="the projection's people in `year`")
+    total_housing: float
+    total_by_age_base: dict[str, float]
+    total_by_age: dict[str, float]
+    footprints: list[FootprintProjectionRow]
+    notes: list[str]
+    metadata: Metadata
+
+
+class FootprintNeedSite(ResponseModel):
+    """A site whose catchment has people in the footprint."""
+
+    site_id: int
+    source_id: str | None
+    name: str | None
+    status: str | None = Field(description="the site's status in the job")
+    population_now: float = Field(description="people now the footprint and catchment share")
+    share_of_catchment: float = Field(
+        ge=0, le=1, description="of the catchment's people now: the share of its capacity here"
+    )
+    share_of_footprint: float = Field(ge=0, le=1, description="of the footprint's people now")
+
+
+class FootprintNeedRow(_Head):
+    """One footprint's need against today's capacity."""
+
+    areas: float = Field(ge=0)
+    population_now: float
+    population_horizon: float
+    need_now: dict[str, float]
+    need_horizon: dict[str, float]
+    capacity: dict[str, float | None] = Field(
+        description="attributed capacity today (null: no site of the footprint has the figure)"
+    )
+    population_with_capacity: dict[str, float] = Field(
+        description="people now whose site has that capacity figure (the gap covers them)"
+    )
+    gap_now: dict[str, float | None]
+    gap_horizon: dict[str, float | None]
+    shortfall_now: bool | None = Field(description="null: no capacity figure is known")
+    shortfall_horizon: bool | None
+    status: str
+    sites: list[FootprintNeedSite]
+
+
+class FootprintNeed(ResponseModel):
+    """``GET /footprints/{footprint}/need``: a capacity-sizing job's need and capacity added
+    up by footprint (the rows add up to the job's totals)."""
+
+    footprint: str
+    label: str
+    method: str
+    area_vintage: int
+    job_id: str
+    service: str
+    mode: str
+    kinds: list[str]
+    now_year: int
+    horizon_year: int
+    projection: dict[str, Any] | None
+    norms: dict[str, Any] = Field(description="the job's norm set and numbers")
+    need_measures: list[str]
+    capacity_measures: list[str]
+    total_areas: int = Field(ge=0, description="areas in the job's catchments")
+    totals: dict[str, Any] = Field(
+        description="the job's totals: population_now, population_horizon, need_now, "
+        "need_horizon, capacity (sum over its sites of each known figure)"
+    )
+    outside_catchments: dict[str, float] = Field(
+        description="people (now, horizon) of areas reaching no site: in no footprint row"
+    )
+    unattributed_capacity: dict[str, float | None] = Field(
+        description="capacity of sites whose catchment holds nobody now (in no footprint row)"
+    )
+    unattributed_sites: list[int]
+    capacity_attribution: str
+    gap_rule: str
+    footprints: list[FootprintNeedRow]
+    notes: list[str]
+    metadata: Metadata
 
 
 class FootprintUpload(ResponseModel):

@@ -464,6 +464,12 @@ class CapacityArea(ResponseModel):
     seconds: float
     population_now: float
     population_horizon: float
+    need_now: dict[str, float] | None = Field(
+        default=None,
+        description="the area's need now by measure (its site's need is the sum over its "
+        "areas); null in results stored before need was kept per area",
+    )
+    need_horizon: dict[str, float] | None = None
 
 
 class CapacityResult(ResponseModel):

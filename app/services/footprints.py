@@ -18,8 +18,9 @@ A footprint type assigns each LSOA 2021 wholly to one footprint (:func:`membersh
 
 LSOAs no footprint claims are counted in ``(unassigned)``, so every LSOA's people count once
 per footprint type and the footprints add up to the regional total. The sums themselves are
-:mod:`spatial.footprints` (pure); other services (population projection, need) can pass their
-own per-LSOA frames with :func:`membership` to :func:`spatial.footprints.sum_by_footprint`.
+:mod:`spatial.footprints` (pure); :mod:`app.services.footprint_sums` adds up a stored
+projection and a capacity-sizing job the same way (:func:`membership`, then
+:func:`spatial.footprints.sum_by_footprint`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from spatial.modes import Mode
 from store import footprints as store
 from store.access import Principal
 from store.connection import Database
+from store.planning import lsoa_codes
 from store.traveltimes import access_by_area, stored_times
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "footprint_population",
     "footprint_types",
     "membership",
+    "row_head",
 ]
 
 #: The site kind whose catchments make commissioner footprints (ODS practices).
@@ -173,7 +176,9 @@ def _commissioner(db: Database, principal: Principal, mode: Mode) -> Membership:
             active_only=True,
             area_vintage=AREA_VINTAGE,
         )
-        nearest = nearest_site(times)
+        # LSOAs only: the stored times also hold MSOA rows.
+        lsoas = set(lsoa_codes(conn, vintage=AREA_VINTAGE))
+        nearest = nearest_site(times[times["from_id"].astype(str).isin(lsoas)])
         practices = store.site_organisations(conn, principal, nearest["site_id"].tolist())
     if nearest.empty:
         raise AnalysisInputError(
@@ -322,7 +327,8 @@ def _base(m: Membership, areas: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def _row_head(m: Membership, code: str) -> dict[str, Any]:
+def row_head(m: Membership, code: str) -> dict[str, Any]:
+    """The code, name and type-specific columns (ward: postcodes) of a footprint's row."""
     return {"code": code, "name": m.names.get(code), **m.extra.get(code, {})}
 
 
@@ -336,7 +342,7 @@ def footprint_population(
     sums = fp.sum_by_footprint(areas[["population", *ages]], m.frame)
     rows = [
         {
-            **_row_head(m, str(code)),
+            **row_head(m, str(code)),
             "areas": round(float(r["areas"]), 3),
             "population": round(float(r["population"]), 1),
             "by_age": {a: round(float(r[a]), 1) for a in ages},
@@ -385,7 +391,7 @@ def footprint_access(
     table = fp.access_by_footprint(seconds, areas["population"], m.frame, within_minutes=minutes)
     rows = [
         {
-            **_row_head(m, str(code)),
+            **row_head(m, str(code)),
             "areas": round(float(r["areas"]), 3),
             "population": round(float(r["population"]), 1),
             "mean_minutes": None
@@ -458,7 +464,7 @@ def footprint_catchments(
             "kind": kind,
             "mode": mode,
             "footprints": [
-                {**_row_head(m, str(c)), "population": round(float(p), 1)}
+                {**row_head(m, str(c)), "population": round(float(p), 1)}
                 for c, p in fp_totals.items()
             ],
             "catchments": [

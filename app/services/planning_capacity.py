@@ -5,9 +5,12 @@ and the sets users save, versioned per organisation like scenarios.
 
 Capacity sizing (the ``capacity-sizing`` process): every LSOA 2021 area is assigned to its
 quickest site of the service's kinds by the stored area → site times of the mode (the
-nearest-site catchment); the people of each catchment, now (the projection's base year, or
-the latest loaded population) and at the horizon (a stored projection), become need through
-the norms (:mod:`spatial.capacity`) and are set against today's capacity:
+nearest-site catchment; the stored rows of other levels, MSOAs, are left out); the people of
+each catchment, now (the projection's base year, or the latest loaded population) and at the
+horizon (a stored projection), become need through the norms (:mod:`spatial.capacity`) and
+are set against today's capacity. The result keeps each area's people and need (a site's need
+is the sum of its areas'), which the footprint sums read (``/footprints/{footprint}/need``).
+Today's capacity:
 
 - registered patients: the loaded list sizes (dataset ``gp-registrations``) matched to the
   practice by ODS code, else by name and postcode;
@@ -308,6 +311,18 @@ def _norm_values(record: NormSetRecord) -> dict[str, Any]:
     }
 
 
+def _area_need(
+    need: pd.DataFrame, year: int, measures: tuple[str, ...]
+) -> dict[str, dict[str, float]]:
+    """Area code → measure → need in ``year`` (6 decimals: sums over areas stay exact to the
+    site totals' 3)."""
+    rows = need[need["year"] == year].set_index("area_code")[list(measures)]
+    return {
+        str(code): {str(m): round(float(v), 6) for m, v in values.items()}
+        for code, values in rows.to_dict(orient="index").items()
+    }
+
+
 def size_capacity(
     db: Database,
     principal: Principal,
@@ -346,6 +361,9 @@ def size_capacity(
         )
         sites = estate_store.visible_sites(conn, principal, kinds=kinds, located_only=True)
         sources = estate_store.data_sources(conn, principal)
+        lsoas = set(store.lsoa_codes(conn, vintage=AREA_VINTAGE))
+    # Catchments are of LSOAs: the stored times also hold other levels (MSOAs), no people's.
+    times = times[times["from_id"].astype(str).isin(lsoas)]
     region = set(times["from_id"].astype(str))
     times = times[np.isfinite(times["seconds"].to_numpy(dtype=float))]
     if times.empty:
@@ -368,6 +386,9 @@ def size_capacity(
         )
     report(60, "sizing need against today's capacity")
     need = need_table(catchments.people, service=params.service, norms=norms)
+    # The same need per area (it adds up to the sites'): footprint sums read it.
+    reached = population[population["area_code"].isin(catchments.assignment["area_id"])]
+    area_need = need_table(reached, service=params.service, norms=norms, key="area_code")
     capacity, cap_sources, cap_notes = _capacity(db, sites, params.service)
     gaps = capacity_gaps(
         need, capacity, service=params.service, now_year=now_year, horizon_year=horizon_year
@@ -404,6 +425,9 @@ def size_capacity(
         )
     now_people = per_area[now_year].to_dict()
     later_people = per_area[horizon_year].to_dict()
+    need_now = _area_need(area_need, now_year, need_names)
+    need_later = _area_need(area_need, horizon_year, need_names)
+    zero = dict.fromkeys(need_names, 0.0)
     areas = [
         CapacityArea(
             area_code=str(code),
@@ -411,6 +435,8 @@ def size_capacity(
             seconds=round(float(seconds), 1),
             population_now=round(float(now_people.get(code, 0.0)), 3),
             population_horizon=round(float(later_people.get(code, 0.0)), 3),
+            need_now=need_now.get(code, zero),
+            need_horizon=need_later.get(code, zero),
         )
         for code, site_id, seconds in assignment[["area_id", "site_id", "seconds"]].itertuples(
             index=False, name=None

@@ -70,13 +70,15 @@ def _areas(client: TestClient, key: str, projection_id: int, year: int) -> dict[
 
 
 def _nearest_practice(engine: Engine) -> dict[str, int]:
-    """Each Rutland LSOA 2021 → its quickest open GP practice by car (stored times)."""
+    """Each Rutland LSOA 2021 → its quickest open GP practice by car (stored times; the
+    stored MSOA rows are no catchment's)."""
     with engine.connect() as conn:
         rows = conn.execute(
             text(
                 "SELECT DISTINCT ON (t.area_code) t.area_code, t.site_id FROM travel_times t "
-                "JOIN sites s ON s.id = t.site_id WHERE t.mode = 'drive' AND t.area_vintage = "
-                "2021 AND s.kind = 'gp_practice' AND s.status = 'active' AND NOT s.restricted "
+                "JOIN sites s ON s.id = t.site_id JOIN areas a ON a.code = t.area_code AND "
+                "a.vintage = 2021 AND a.level = 'lsoa' WHERE t.mode = 'drive' AND t.area_vintage "
+                "= 2021 AND s.kind = 'gp_practice' AND s.status = 'active' AND NOT s.restricted "
                 "AND t.seconds < 'Infinity' ORDER BY t.area_code, t.seconds, t.site_id"
             )
         ).all()

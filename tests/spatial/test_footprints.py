@@ -9,6 +9,7 @@ import pytest
 from spatial.footprints import (
     UNASSIGNED,
     access_by_footprint,
+    capacity_by_footprint,
     complete_membership,
     majority_assignment,
     overlap,
@@ -103,3 +104,51 @@ def test_overlap_shares_of_both_sides() -> None:
     assert table["population"].sum() == 1000.0
     # Within a footprint the biggest share comes first.
     assert list(table[table["footprint"] == "L1"]["other"]) == ["s2", "s1"]
+
+
+def test_capacity_is_apportioned_by_people_now_and_gaps_add_up_to_the_sites() -> None:
+    # Site 1 serves A1 (100 now) and A2 (300): its 500 patients go 125 to F, 375 to G.
+    # Site 2 serves A3 and A4 with no capacity figure; site 3 has a list but nobody near.
+    areas = pd.DataFrame(
+        {
+            "site_id": [1, 1, 2, 2],
+            "population_now": [100.0, 300.0, 200.0, 400.0],
+            "population_horizon": [150.0, 300.0, 200.0, 400.0],
+        },
+        index=pd.Index(["A1", "A2", "A3", "A4"]),
+    )
+    areas["need_patients_now"] = areas["population_now"]
+    areas["need_patients_horizon"] = areas["population_horizon"]
+    capacity = pd.DataFrame(
+        {"patients": [500.0, np.nan, 900.0]}, index=pd.Index([1, 2, 3], name="site_id")
+    )
+    membership = pd.DataFrame(
+        {"area_code": ["A1", "A2", "A3", "A4"], "footprint": ["F", "G", "G", "H"]}
+    )
+    out = capacity_by_footprint(
+        areas,
+        capacity,
+        membership,
+        need_measures=["patients"],
+        capacity_measures=["patients"],
+        horizon_year=2035,
+    )
+    t = out.table
+    assert t["capacity_patients"].to_dict() == pytest.approx(
+        {"F": 125.0, "G": 375.0, "H": np.nan}, nan_ok=True
+    )
+    assert t["need_patients_now"].to_dict() == {"F": 100.0, "G": 500.0, "H": 400.0}
+    # G's gap covers only A2's people (A3's site has no figure): 300 - 375.
+    assert t["population_with_capacity_patients"].to_dict() == {"F": 100.0, "G": 300.0, "H": 0.0}
+    assert t["gap_patients_now"]["G"] == -75.0
+    assert t["gap_patients_horizon"]["F"] == 25.0
+    assert t["gap_patients_now"].sum() == 400.0 - 500.0
+    assert t["status"].to_dict() == {
+        "F": "shortfall by 2035",
+        "G": "sufficient",
+        "H": "capacity unknown",
+    }
+    assert t["shortfall_now"].to_dict() == {"F": False, "G": False, "H": None}
+    assert (out.unattributed, out.unattributed_sites) == ({"patients": 900.0}, [3])
+    pairs = out.pairs.set_index(["footprint", "other"])
+    assert pairs.loc[("G", "1"), "share_of_other"] == 0.75
