@@ -32,7 +32,7 @@ from app.schemas.openapi import problems
 from app.services import scenarios
 from app.services.appraisal import hub_siting_scenario, rescore
 from app.services.appraisal_criteria import CAPACITY_NOTE, criteria_catalogue, default_weights
-from app.services.appraisal_params import AppraisalInputError
+from app.services.appraisal_params import AppraisalInputError, RescoreRequest
 from spatial.appraisal import NORMALISATION
 from spatial.modes import MODES, is_mode
 from store import jobs as job_store
@@ -148,7 +148,7 @@ async def appraisal(
     responses=problems(400, 401, 404, 503),
 )
 async def rescore_appraisal(
-    jobId: str, body: schemas.RescoreRequest, principal: CallerDep, conn: ConnectionDep
+    jobId: str, body: RescoreRequest, principal: CallerDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     """Scores, ranks, Pareto set, sensitivity (and Monte Carlo with ``uncertainty``) for the
     appraisal's matrix under ``weights``; nothing is stored."""

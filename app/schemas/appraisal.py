@@ -12,8 +12,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.services.appraisal_params import CriterionId, Uncertainty
-
 __all__ = [
     "AppraisalResult",
     "CriteriaList",
@@ -24,7 +22,6 @@ __all__ = [
     "OptionInfo",
     "Ranking",
     "RankingRow",
-    "RescoreRequest",
     "Sensitivity",
     "SensitivityRow",
 ]
@@ -148,16 +145,6 @@ class AppraisalResult(BaseModel):
     notes: list[str]
     metadata: dict[str, Any]
     links: list[dict[str, str]]
-
-
-class RescoreRequest(BaseModel):
-    """Other weights and/or ranges for a finished appraisal (no re-evaluation)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    weights: dict[CriterionId, float] | None = Field(
-        None, max_length=200, description="criterion id → weight (default: the appraisal's)"
-    )
-    uncertainty: Uncertainty | None = None
 
 
 class HubSitingScenarioRequest(BaseModel):

@@ -30,6 +30,7 @@ __all__ = [
     "CriterionId",
     "OptionId",
     "PercentRange",
+    "RescoreRequest",
     "Uncertainty",
     "ValueRange",
     "option_ids",
@@ -276,3 +277,13 @@ def option_ids(
         + [f"scenario:{i}" for i in scenario_ids]
         + [f"hub-siting:{j}" for j in hub_siting_jobs]
     )
+
+
+class RescoreRequest(BaseModel):
+    """Other weights and/or ranges for a finished appraisal (no re-evaluation)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    weights: dict[CriterionId, float] | None = Field(
+        None, max_length=200, description="criterion id → weight (default: the appraisal's)"
+    )
+    uncertainty: Uncertainty | None = None
