@@ -49,7 +49,7 @@ def read_gp_registrations(
     require_columns(path, raw, REQUIRED)
     raw["practice_code"] = raw["practice_code"].str.strip().str.upper()
     rejects: list[Reject] = bad_codes(raw, "practice_code", ODS_RE, "ODS practice code")
-    rejects += duplicate_rejects(raw, "practice_code", "practice")
+    rejects += duplicate_rejects(raw, "practice_code")
     patients = to_number(raw["registered_patients"])
     rejects += bad_numbers(raw, "registered_patients", patients)
     rejects += [

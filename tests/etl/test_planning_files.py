@@ -223,5 +223,5 @@ def test_bad_list_sizes_are_rejected(tmp_path: Path) -> None:
     assert [(r.row, r.reason) for r in parsed.rejects] == [
         (3, "column 'practice_code': 'NOT A CODE' is not a valid ODS practice code"),
         (4, "column 'registered_patients': 'many' is not a number"),
-        (5, "practice 'P91003' repeats row 2"),
+        (5, "column 'practice_code': 'P91003' repeats row 2"),
     ]
