@@ -214,7 +214,14 @@ def _serve(
     with_worker: bool = False,
 ) -> None:
     """Run uvicorn on ``create_app(settings)`` (several workers import ``app.main:app``,
-    which reads the environment), with a job worker process beside it if asked."""
+    which reads the environment), with a job worker process beside it if asked.
+
+    On SIGTERM uvicorn shuts down gracefully and then raises the signal again with the
+    handler it found; that handler is :func:`_exit_on_sigterm` here, so the ``finally`` below
+    still stops the job worker (with Python's default handler the process would die at once
+    and leave the worker running, holding its database connections).
+    """
+    import signal
     import subprocess
     import sys
 
@@ -229,11 +236,12 @@ def _serve(
     api = settings.api.model_copy(update={"host": bind_host, "port": bind_port})
     settings = settings.model_copy(update={"api": api})
     os.environ["LOCUS_BASE_URL"] = api.public_url
-    job_worker = (
-        subprocess.Popen([sys.executable, "-m", "app.cli", "worker"]) if with_worker else None
-    )
-    console.print(f"serving Locus on http://{bind_host}:{bind_port} (links: {api.public_url})")
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    job_worker: subprocess.Popen[bytes] | None = None
     try:
+        if with_worker:
+            job_worker = subprocess.Popen([sys.executable, "-m", "app.cli", "worker"])
+        console.print(f"serving Locus on http://{bind_host}:{bind_port} (links: {api.public_url})")
         uvicorn.run(
             create_app(settings) if workers == 1 else "app.main:app",
             host=bind_host,
@@ -245,6 +253,13 @@ def _serve(
         if job_worker is not None:
             job_worker.terminate()
             job_worker.wait(timeout=30)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM as ``SystemExit`` (status 128 + 15, as the signal would give) so ``finally``
+    blocks run."""
+    raise SystemExit(128 + signum)
 
 
 @cli.command()

@@ -262,8 +262,12 @@ export interface HubResults {
 }
 
 /** Start hub siting asynchronously; returns the job's status path (of the Location header). */
-export async function executeHubSiting(inputs: HubInputs): Promise<string> {
-  const res = await fetch("/processes/hub-siting/execution", {
+export const executeHubSiting = (inputs: HubInputs): Promise<string> => executeProcess("hub-siting", inputs);
+
+/** Start a process asynchronously (OGC API Processes); returns the job's status path (of the
+ * Location header). A 400 names the input that was wrong. */
+export async function executeProcess(processId: string, inputs: object): Promise<string> {
+  const res = await fetch(`/processes/${encodeURIComponent(processId)}/execution`, {
     method: "POST",
     headers: { "Content-Type": "application/json", Accept: "application/json", Prefer: "respond-async" },
     body: JSON.stringify({ inputs }),
@@ -281,3 +285,67 @@ export async function executeHubSiting(inputs: HubInputs): Promise<string> {
 
 export const jobStatus = (url: string) => getJson<JobStatus>(url);
 export const jobResults = (url: string) => getJson<HubResults>(`${url.replace(/\/$/, "")}/results`);
+
+// ---- Scenarios and the options appraisal ----------------------------------------------------
+
+export type ScenarioRecord = Schemas["ScenarioRecord"];
+export type CriterionInfo = Schemas["CriterionInfo"];
+export type CriteriaList = Schemas["CriteriaList"];
+export type AppraisalResult = Schemas["AppraisalResult"];
+export type Ranking = Schemas["Ranking"];
+export type Uncertainty = Schemas["Uncertainty"];
+
+/** The saved scenarios the caller may see (the latest version of each name). */
+export const scenarios = () =>
+  getJson<GetJson<"/scenarios">>(`/scenarios?${query({ latest: "true" })}`).then((b) => b.scenarios);
+
+/** Save a successful hub-siting job's result as a scenario (201: the saved scenario). */
+export async function scenarioFromHubSiting(jobId: string, name?: string): Promise<ScenarioRecord> {
+  const body: Schemas["HubSitingScenarioRequest"] = { job_id: jobId, name: name || null, description: null, restricted: false };
+  return postJson<ScenarioRecord>("/scenarios/from-hub-siting", body);
+}
+
+/** Every criterion of an appraisal over these modes, bands and threshold, with its default weight. */
+export const appraisalCriteria = (modes: string[], bands: number[], thresholdMin: number) => {
+  const params: GetQuery<"/appraisals/criteria"> = {
+    modes: modes.join(","),
+    bands: bands.join(","),
+    threshold_min: thresholdMin,
+  };
+  return getJson<CriteriaList>(`/appraisals/criteria?${query(params)}`);
+};
+
+/** The inputs of the `options-appraisal` process (`app.services.appraisal_params.AppraisalParams`). */
+export interface AppraisalInputs {
+  title: string;
+  include_baseline: boolean;
+  scenario_ids: number[];
+  hub_siting_jobs: string[];
+  kinds: string[];
+  modes: Mode[];
+  bands: number[];
+  threshold_min: number;
+  weights: Record<string, number>;
+  uncertainty?: Uncertainty | null;
+}
+
+export const executeAppraisal = (inputs: AppraisalInputs) => executeProcess("options-appraisal", inputs);
+
+/** A finished appraisal, by its job id. */
+export const appraisal = (jobId: string) => getJson<AppraisalResult>(`/appraisals/${encodeURIComponent(jobId)}`);
+
+/** The ranking of a finished appraisal under other weights (and ranges): nothing is re-evaluated. */
+export const rescore = (jobId: string, weights: Record<string, number>, uncertainty: Uncertainty | null) => {
+  const body: Schemas["RescoreRequest"] = { weights, uncertainty };
+  return postJson<Ranking>(`/appraisals/${encodeURIComponent(jobId)}/rescore`, body);
+};
+
+async function postJson<T>(path: string, body: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new ApiError(res.status, await readProblem(res));
+  return (await res.json()) as T;
+}

@@ -1,5 +1,6 @@
 // Locus web map: one page, a MapLibre map over our own vector tiles and a side panel of tools
-// (layers and legends, site details and catchments, nearest sites, access map, hub siting).
+// (layers and legends, site details and catchments, nearest sites, access map, hub siting,
+// options appraisal in ./appraisal.ts).
 // Plain TypeScript and the DOM; the only runtime dependency is MapLibre GL JS.
 
 import "maplibre-gl/dist/maplibre-gl.css";
@@ -10,6 +11,7 @@ import type { ExpressionSpecification, GeoJSONSource, MapGeoJSONFeature } from "
 import workerUrl from "maplibre-gl/dist/maplibre-gl-worker.mjs?url";
 
 import * as api from "./api";
+import { setupOptions } from "./appraisal";
 import { ApiError, type AreaProps, type Feature, type KindInfo, type Mode, type ModeInfo, type SiteProps } from "./api";
 import {
   ACCESS_BREAKS,
@@ -125,6 +127,7 @@ const state = {
   lastNearest: {} as Partial<Record<Mode, api.Nearest>>,
   lastAccess: null as api.Access | null,
   lastHub: null as api.HubResults | null,
+  lastHubJob: null as string | null, // status URL of the job behind lastHub
   jobUrl: "" as string,
 };
 window.locus = state;
@@ -155,6 +158,12 @@ async function start(): Promise<void> {
   }
   setupTabs();
   setupPanelToggle();
+  setupOptions({
+    setStatus,
+    reportError,
+    modes: availableModes.map((m) => ({ mode: m, label: modeLabel(m) })),
+    hubJob: () => (state.lastHub ? state.lastHubJob : null),
+  });
   const [areas, sites, kinds] = await Promise.allSettled([
     api.items<AreaProps>("areas"),
     api.items<SiteProps>("sites"),
@@ -655,6 +664,7 @@ async function runHubs(): Promise<void> {
 
 function showHubResults(url: string, res: api.HubResults): void {
   state.lastHub = res;
+  state.lastHubJob = url;
   const colourOf = (i: number) => CATEGORICAL[i % CATEGORICAL.length];
   (map().getSource("hubs") as GeoJSONSource).setData({
     type: "FeatureCollection",
