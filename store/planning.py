@@ -32,7 +32,6 @@ __all__ = [
     "gp_registrations",
     "insert_named",
     "list_named",
-    "lock_next_version",
     "lsoa_codes",
     "named_visible",
     "population_rows",
@@ -114,25 +113,6 @@ def _row(row: dict[str, Any]) -> NamedRow:
         created_at=row["created_at"],
         extra=extra,
     )
-
-
-def lock_next_version(
-    conn: Connection[Any], table: Table, organisation: str | None, name: str
-) -> int:
-    """The next version of ``name`` for ``organisation`` in ``table``, holding until the
-    transaction ends the lock that serialises saves of that name."""
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext(%(key)s))",
-        {"key": f"{table}|{organisation}|{name}"},
-    )
-    row = conn.execute(
-        sql.SQL(
-            "SELECT max(version) FROM {} WHERE name = %(name)s "
-            "AND organisation IS NOT DISTINCT FROM %(org)s"
-        ).format(_table(table)),
-        {"name": name, "org": organisation},
-    ).fetchone()
-    return int(row[0] or 0) + 1 if row else 1
 
 
 def insert_named(

@@ -24,7 +24,6 @@ __all__ = [
     "get_scenario",
     "insert_scenario",
     "list_scenarios",
-    "lock_next_version",
     "scenario_visible",
 ]
 
@@ -65,21 +64,6 @@ def _row(row: dict[str, Any]) -> ScenarioRow:
         created_by=row["created_by"],
         created_at=row["created_at"],
     )
-
-
-def lock_next_version(conn: Connection[Any], organisation: str | None, name: str) -> int:
-    """The next version of ``name`` for ``organisation``, holding until the transaction ends
-    the lock that serialises saves of that name (call inside ``Database.transaction()``)."""
-    conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtext(%(key)s))",
-        {"key": f"scenario|{organisation}|{name}"},
-    )
-    row = conn.execute(
-        "SELECT max(version) FROM scenarios WHERE name = %(name)s "
-        "AND organisation IS NOT DISTINCT FROM %(org)s",
-        {"name": name, "org": organisation},
-    ).fetchone()
-    return int(row[0] or 0) + 1 if row else 1
 
 
 def insert_scenario(

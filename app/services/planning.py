@@ -48,6 +48,7 @@ from store import planning as store
 from store.access import Principal
 from store.areas import population_by_age
 from store.connection import Database
+from store.versions import lock_next_version
 
 __all__ = [
     "ProjectionInputError",
@@ -203,7 +204,7 @@ def save_projection(
     result, meta = build_projection(db, request)
     definition = request.model_dump(mode="json", exclude={"restricted"})
     with db.transaction() as conn:
-        version = store.lock_next_version(conn, TABLE, principal.organisation, request.name)
+        version = lock_next_version(conn, TABLE, principal.organisation, request.name)
         row = store.insert_named(
             conn,
             TABLE,

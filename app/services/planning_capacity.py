@@ -60,6 +60,7 @@ from store.access import Principal
 from store.areas import population_by_age
 from store.connection import Database
 from store.traveltimes import stored_times
+from store.versions import lock_next_version
 
 __all__ = [
     "CapacityInputError",
@@ -146,7 +147,7 @@ def save_norms(db: Database, principal: Principal, request: NormSetRequest) -> N
     """Store ``request`` as the next version of its name for the caller's organisation."""
     definition = request.model_dump(mode="json", include={"primary_care", "beds"})
     with db.transaction() as conn:
-        version = store.lock_next_version(conn, TABLE, principal.organisation, request.name)
+        version = lock_next_version(conn, TABLE, principal.organisation, request.name)
         row = store.insert_named(
             conn,
             TABLE,

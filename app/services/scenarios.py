@@ -46,6 +46,7 @@ from store import estate as estate_store
 from store import scenarios as scenario_store
 from store.access import Principal
 from store.connection import Database
+from store.versions import lock_next_version
 
 __all__ = [
     "ScenarioChange",
@@ -379,8 +380,8 @@ def save_scenario(
 ) -> ScenarioRecord:
     """Store ``scenario`` as the next version of its name for the caller's organisation."""
     with db.transaction() as conn:
-        scenario.version = scenario_store.lock_next_version(
-            conn, principal.organisation, scenario.name
+        scenario.version = lock_next_version(
+            conn, "scenarios", principal.organisation, scenario.name
         )
         row = scenario_store.insert_scenario(
             conn,
