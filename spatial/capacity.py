@@ -22,6 +22,11 @@ Catchments are nearest-site (:func:`spatial.catchment.nearest_site` on stored ar
 times): each area's people count wholly at the quickest site. The gap is need minus today's
 capacity (positive: a shortfall) for each measure whose capacity is known
 (:func:`capacity_gaps`).
+
+The shortfall of a whole set of catchments (:func:`catchment_shortfall`, the options
+appraisal's capacity criteria) is in one :data:`HEADLINE_MEASURE` per service: the sum over
+sites whose capacity is known of max(0, need − capacity); sites whose capacity is unknown are
+counted apart, never guessed.
 """
 
 from __future__ import annotations
@@ -41,9 +46,11 @@ from spatial.projection import band_contains, parse_age_band
 __all__ = [
     "CAPACITY_MEASURES",
     "DEFAULT_NORMS",
+    "HEADLINE_MEASURE",
     "NEED_MEASURES",
     "BedNorms",
     "Catchments",
+    "CatchmentShortfall",
     "Norms",
     "PrimaryCareNorms",
     "Service",
@@ -51,6 +58,8 @@ __all__ = [
     "bed_rates",
     "capacity_gaps",
     "catchment_population",
+    "catchment_shortfall",
+    "gp_fte_capacity",
     "match_registrations",
     "need_table",
     "primary_care_need",
@@ -68,6 +77,8 @@ CAPACITY_MEASURES: dict[str, tuple[str, ...]] = {
     "primary_care": ("patients", "gp_fte", "clinical_rooms", "gia_m2"),
     "beds": ("beds",),
 }
+#: The one measure a service's shortfall is summed in (:func:`catchment_shortfall`).
+HEADLINE_MEASURE: dict[str, str] = {"primary_care": "gp_fte", "beds": "beds"}
 
 _HUDU = (
     "HUDU Planning Contributions Model (NHS London Healthy Urban Development Unit): one "
@@ -465,6 +476,91 @@ def shortfall_flags(
         [bool(s) if k else None for s, k in zip(short_now, known, strict=True)],
         [bool(s) if k else None for s, k in zip(short_later, known, strict=True)],
         status,
+    )
+
+
+# ----------------------------------------------------------------------------- shortfall
+
+
+def gp_fte_capacity(capacity: pd.DataFrame, norms: PrimaryCareNorms) -> npt.NDArray[np.float64]:
+    """Each site's GP FTE capacity: its ``gp_fte`` figure where known, else its registered
+    list (``patients``) ÷ patients per GP FTE (the list's GP FTE equivalent); NaN when
+    neither is known."""
+    fte = pd.to_numeric(capacity["gp_fte"], errors="coerce").to_numpy(dtype=float)
+    listed = pd.to_numeric(capacity["patients"], errors="coerce").to_numpy(dtype=float)
+    return np.where(np.isnan(fte), listed / norms.patients_per_gp_fte, fte)
+
+
+@dataclass(frozen=True)
+class CatchmentShortfall:
+    """Shortfall of a set of catchments in the service's :data:`HEADLINE_MEASURE`.
+
+    ``sites``: :func:`capacity_gaps` rows of every site serving somebody; ``now`` and
+    ``horizon``: Σ max(0, need − capacity) over sites with a known capacity; ``unknown``:
+    the serving sites whose capacity is unknown (left out of the sums); ``unassigned``: people
+    per year in areas that reach no site."""
+
+    measure: str
+    sites: pd.DataFrame
+    now: float
+    horizon: float
+    unknown: list[str]
+    unassigned: dict[int, float]
+
+
+def catchment_shortfall(
+    site_of: Mapping[str, Any],
+    population: pd.DataFrame,
+    capacity: Mapping[str, float],
+    *,
+    service: Service,
+    norms: Norms,
+    now_year: int,
+    horizon_year: int,
+) -> CatchmentShortfall:
+    """Need of each site's catchment against its capacity, summed as a shortfall.
+
+    Parameters
+    ----------
+    site_of : mapping
+        Area code → the site (id as text) serving it; None/NaN: the area reaches no site.
+    population : pandas.DataFrame
+        ``area_code, age_lower, age_upper, year, count``.
+    capacity : mapping
+        Site id → capacity in the :data:`HEADLINE_MEASURE` of ``service`` (missing or NaN:
+        unknown).
+    service : {"primary_care", "beds"}
+    norms : Norms
+    now_year, horizon_year : int
+        The years of ``population`` compared (the same year twice without a projection).
+    """
+    measure = HEADLINE_MEASURE[service]
+    codes = population["area_code"].astype(str)
+    site = codes.map(lambda c: site_of.get(c))
+    pop = population.assign(site_id=site.where(site.notna(), None))
+    assigned = pop[pop["site_id"].notna()].astype({"site_id": str})
+    lost = pop[pop["site_id"].isna()].groupby("year")["count"].sum()
+    need = need_table(assigned, service=service, norms=norms)
+    ids = sorted(set(assigned["site_id"]))
+    cap = pd.DataFrame({"site_id": ids})
+    for m in CAPACITY_MEASURES[service]:
+        cap[m] = np.nan
+    cap[measure] = [float(capacity.get(s, np.nan)) for s in ids]
+    gaps = capacity_gaps(
+        need, cap, service=service, now_year=now_year, horizon_year=horizon_year
+    )
+    known = gaps[f"capacity_{measure}"].notna().to_numpy()
+
+    def total(col: str) -> float:
+        return float(np.clip(gaps[col].to_numpy(dtype=float)[known], 0.0, None).sum())
+
+    return CatchmentShortfall(
+        measure=measure,
+        sites=gaps,
+        now=total(f"gap_{measure}_now"),
+        horizon=total(f"gap_{measure}_horizon"),
+        unknown=[str(s) for s, k in zip(gaps["site_id"], known, strict=True) if not k],
+        unassigned={int(y): float(c) for y, c in lost.items()},
     )
 
 

@@ -193,3 +193,61 @@ def test_concentration_index_by_hand() -> None:
     assert concentration_index([20.0, np.inf, 10.0], [100.0, 5.0, 100.0], [1, 3, 10]) == (
         pytest.approx(-1.0 / 6.0)
     )
+
+
+def test_capacity_shortfall_when_a_closed_sites_people_move_by_hand() -> None:
+    # Two practices: A serves area a1 (900 people), B serves a2 (2,700). B's registered list
+    # is 3,240 patients = 3,240 / 1,800 = 1.8 GP FTE; A's capacity is unknown.
+    # Baseline: B's need 2,700 / 1,800 = 1.5 FTE < 1.8 -> shortfall 0 (A counted apart).
+    # Close A: a1 moves to B, need 3,600 / 1,800 = 2.0 -> shortfall 2.0 - 1.8 = 0.2 FTE;
+    # at the horizon (+10 % everywhere) 3,960 / 1,800 = 2.2 -> 0.4 FTE.
+    from spatial.capacity import DEFAULT_NORMS, Norms, catchment_shortfall, gp_fte_capacity
+    from spatial.scenario import CloseSites, Scenario, evaluate_scenario
+
+    sites = pd.DataFrame({"site_id": ["A", "B"], "x": [0.0, 5000.0], "y": [0.0, 0.0]})
+    times = pd.DataFrame(
+        {
+            "from_id": ["a1", "a1", "a2", "a2"],
+            "to_id": ["A", "B", "A", "B"],
+            "seconds": [300.0, 900.0, 900.0, 300.0],
+            "mode": "drive",
+        }
+    )
+    people = pd.DataFrame({"area_code": ["a1", "a2"], "age_band": "all", "count": [900.0, 2700.0]})
+    result = evaluate_scenario(
+        sites, Scenario("close A", changes=[CloseSites(["A"])]), travel_times=times, population=people
+    )
+    areas = result.modes["drive"].areas.set_index("area_code")
+    population = pd.DataFrame(
+        {
+            "area_code": ["a1", "a2", "a1", "a2"],
+            "age_lower": 0,
+            "age_upper": np.nan,
+            "year": [2021, 2021, 2031, 2031],
+            "count": [900.0, 2700.0, 990.0, 2970.0],
+        }
+    )
+    norms = Norms.from_definition(DEFAULT_NORMS)
+    lists = pd.DataFrame({"site_id": ["B"], "patients": [3240.0], "gp_fte": [np.nan]})
+    fte = dict(zip(lists["site_id"], gp_fte_capacity(lists, norms.primary_care), strict=True))
+    assert fte == {"B": pytest.approx(1.8)}
+
+    def shortfall(col: str):  # type: ignore[no-untyped-def]
+        return catchment_shortfall(
+            areas[col].to_dict(),
+            population,
+            fte,
+            service="primary_care",
+            norms=norms,
+            now_year=2021,
+            horizon_year=2031,
+        )
+
+    before, after = shortfall("baseline_site"), shortfall("scenario_site")
+    assert before.measure == "gp_fte"
+    # At the horizon B alone: 2,970 / 1,800 = 1.65 < 1.8 -> still 0.
+    assert (before.now, before.horizon, before.unknown) == (0.0, 0.0, ["A"])
+    assert after.now == pytest.approx(0.2)
+    assert after.horizon == pytest.approx(0.4)
+    assert after.unknown == []
+    assert list(after.sites["site_id"]) == ["B"]
