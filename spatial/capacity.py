@@ -49,8 +49,8 @@ __all__ = [
     "HEADLINE_MEASURE",
     "NEED_MEASURES",
     "BedNorms",
-    "Catchments",
     "CatchmentShortfall",
+    "Catchments",
     "Norms",
     "PrimaryCareNorms",
     "Service",
@@ -546,9 +546,7 @@ def catchment_shortfall(
     for m in CAPACITY_MEASURES[service]:
         cap[m] = np.nan
     cap[measure] = [float(capacity.get(s, np.nan)) for s in ids]
-    gaps = capacity_gaps(
-        need, cap, service=service, now_year=now_year, horizon_year=horizon_year
-    )
+    gaps = capacity_gaps(need, cap, service=service, now_year=now_year, horizon_year=horizon_year)
     known = gaps[f"capacity_{measure}"].notna().to_numpy()
 
     def total(col: str) -> float:
@@ -560,7 +558,9 @@ def catchment_shortfall(
         now=total(f"gap_{measure}_now"),
         horizon=total(f"gap_{measure}_horizon"),
         unknown=[str(s) for s, k in zip(gaps["site_id"], known, strict=True) if not k],
-        unassigned={int(y): float(c) for y, c in lost.items()},
+        unassigned={
+            int(y): float(c) for y, c in zip(lost.index.tolist(), lost.tolist(), strict=True)
+        },
     )
 
 

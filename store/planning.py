@@ -38,6 +38,7 @@ __all__ = [
     "population_vintages",
     "projection_rows",
     "projection_totals",
+    "projection_years",
     "write_projection_rows",
 ]
 
@@ -210,6 +211,23 @@ async def named_visible(
     cur = await conn.execute(query.format(t=_table(table), vis=vis), {**params, "id": row_id})
     row = await cur.fetchone()
     return bool(row and row[0])
+
+
+async def projection_years(
+    conn: AsyncConnection[Any], principal: Principal, projection_id: int
+) -> list[int] | None:
+    """The base year and horizon years of projection ``projection_id`` if ``principal`` may
+    see it, else None."""
+    vis, params = visible_rows(principal, alias="s")
+    query = sql.SQL(
+        "SELECT s.base_year, s.horizon_years FROM population_projections AS s "
+        "WHERE s.id = %(id)s AND {vis}"
+    ).format(vis=vis)
+    cur = await conn.execute(query, {**params, "id": projection_id})
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    return [int(row[0]), *(int(y) for y in row[1])]
 
 
 # ----------------------------------------------------------------------------- projection rows

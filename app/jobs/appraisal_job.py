@@ -24,6 +24,7 @@ from app.services.appraisal_params import AppraisalInputError, AppraisalParams
 from app.services.estate_common import AREA_VINTAGE
 from store import estate as estate_store
 from store import jobs as job_store
+from store import planning as planning_store
 from store import scenarios as scenario_store
 from store.access import Principal
 from store.traveltimes import has_travel_times
@@ -33,7 +34,8 @@ PROCESS_ID = "options-appraisal"
 
 async def precheck(conn: AsyncConnection[Any], inputs: Any, principal: Principal) -> None:
     """Every option must exist and be visible; stored times for each mode; active sites of the
-    kinds. Each problem is a 400 naming the input and every offending value."""
+    kinds; the capacity input's norm set and projection visible and its horizon one of the
+    projection's years. Each problem is a 400 naming the input and every offending value."""
     assert isinstance(inputs, AppraisalParams)
     unknown = [
         sid
@@ -61,6 +63,31 @@ async def precheck(conn: AsyncConnection[Any], inputs: Any, principal: Principal
             raise InvalidParameter(f"no stored {mode} travel times", parameter="modes")
     if not await estate_store.has_active_sites(conn, principal, inputs.kinds):
         raise InvalidParameter(f"no active sites of kind(s) {inputs.kinds}", parameter="kinds")
+    capacity = inputs.capacity
+    if capacity is None:
+        return
+    if capacity.norms_id is not None and not await planning_store.named_visible(
+        conn, "planning_norms", principal, capacity.norms_id
+    ):
+        raise InvalidParameter(
+            f"capacity.norms_id: no norm set {capacity.norms_id} (or not visible to you); see "
+            "/planning/norms",
+            parameter="capacity",
+        )
+    if capacity.projection_id is not None:
+        years = await planning_store.projection_years(conn, principal, capacity.projection_id)
+        if years is None:
+            raise InvalidParameter(
+                f"capacity.projection_id: no projection {capacity.projection_id} (or not "
+                "visible to you)",
+                parameter="capacity",
+            )
+        if capacity.horizon_year is not None and capacity.horizon_year not in years:
+            raise InvalidParameter(
+                f"capacity.horizon_year: projection {capacity.projection_id} has years "
+                f"{years}, not {capacity.horizon_year}",
+                parameter="capacity",
+            )
 
 
 def run_options_appraisal(ctx: RunContext, inputs: AppraisalParams) -> dict[str, Any]:
@@ -109,7 +136,8 @@ OPTIONS_APPRAISAL = Process(
         "(mean and 95th percentile time, share within the threshold and bands, per mode), "
         "equity (who loses access by IMD decile and age band, concentration index of travel "
         "time by deprivation), patient travel (person-km and CO2e a year) and estate (floor "
-        "area, running cost, backlog, land, receipts): min-max normalised, weighted score and "
+        "area, running cost, backlog, land, receipts), and with the capacity input the capacity "
+        "shortfall now and at a projection's horizon (GP FTE or beds): min-max normalised, weighted score and "
         "rank, Pareto set, the smallest weight change that changes the top option, and a "
         "Monte Carlo of the ranks over input ranges. Criterion ids: GET /appraisals/criteria. "
         "Downloads: f=html, f=pdf (the consultation pack). Re-rank with other weights: "

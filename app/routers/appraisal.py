@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -31,7 +31,7 @@ from app.schemas import appraisal as schemas
 from app.schemas.openapi import problems
 from app.services import scenarios
 from app.services.appraisal import hub_siting_scenario, rescore
-from app.services.appraisal_criteria import CAPACITY_NOTE, criteria_catalogue, default_weights
+from app.services.appraisal_criteria import CAPACITY_HINT, criteria_catalogue, default_weights
 from app.services.appraisal_params import AppraisalInputError, RescoreRequest
 from spatial.appraisal import NORMALISATION
 from spatial.modes import MODES, is_mode
@@ -84,9 +84,16 @@ async def criteria(
         str, Query(max_length=100, description="comma-separated bands, whole minutes (1-120)")
     ] = "10,20,30",
     threshold_min: Annotated[float, Query(gt=0, le=180, description="minutes")] = 20.0,
+    capacity: Annotated[
+        Literal["primary_care", "beds"] | None,
+        Query(description="with the capacity input's service: the capacity criteria too"),
+    ] = None,
+    projection: Annotated[
+        bool, Query(description="with capacity: a projection is given (the horizon criterion)")
+    ] = False,
 ) -> dict[str, Any]:
-    """Every criterion for these modes and bands, with its default weight (0: not scored
-    unless weighted)."""
+    """Every criterion for these modes and bands (and capacity), with its default weight (0:
+    not scored unless weighted)."""
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     bad = [m for m in mode_list if not is_mode(m)]
     if bad or not mode_list:
@@ -97,7 +104,7 @@ async def criteria(
         raise InvalidParameter("bands must be whole minutes", parameter="bands") from None
     if not band_list or any(b < 1 or b > 120 for b in band_list):
         raise InvalidParameter("each band must be between 1 and 120 minutes", parameter="bands")
-    defaults = default_weights(mode_list)
+    defaults = default_weights(mode_list, capacity_service=capacity, capacity_horizon=projection)
     return {
         "criteria": [
             {
@@ -109,10 +116,16 @@ async def criteria(
                 "description": c.description,
                 "weight": defaults.get(c.id, 0.0),
             }
-            for c in criteria_catalogue(mode_list, band_list, threshold_min)
+            for c in criteria_catalogue(
+                mode_list,
+                band_list,
+                threshold_min,
+                capacity_service=capacity,
+                capacity_horizon=projection,
+            )
         ],
         "normalisation": NORMALISATION,
-        "notes": [CAPACITY_NOTE],
+        "notes": [] if capacity else [CAPACITY_HINT],
     }
 
 

@@ -32,11 +32,8 @@ import pandas as pd
 
 from app.reports import Source
 from app.reports.consultation import consultation_pack
-from app.services.appraisal_criteria import (
-    CAPACITY_NOTE,
-    default_weights,
-    option_measures,
-)
+from app.services.appraisal_capacity import capacity_basis, option_capacity
+from app.services.appraisal_criteria import CAPACITY_HINT, option_measures
 from app.services.appraisal_params import (
     AppraisalInputError,
     AppraisalParams,
@@ -279,6 +276,32 @@ def run_appraisal(
             route_factor=params.route_factor,
             receipt_rate=rate,
         )
+    capacity_assumptions: dict[str, Any] | None = None
+    if params.capacity is not None:
+        report(85, "sizing each option's catchments against capacity")
+        mode = params.modes[0]
+        assert options[0].result is not None
+        region = set(options[0].result.modes[mode].areas["area_code"].astype(str))
+        basis = capacity_basis(
+            db,
+            principal,
+            params.capacity,
+            mode=mode,
+            kinds=list(params.kinds),
+            region=region,
+            sites=sites,
+        )
+        capacity_assumptions = basis.assumptions
+        for option in options:
+            assert option.result is not None
+            values, detail, more = option_capacity(
+                basis, option.result, baseline=option.kind == "baseline", label=option.label
+            )
+            measures[option.id].values |= values
+            measures[option.id].capacity = detail
+            notes += more
+    else:
+        notes.append(CAPACITY_HINT)
     catalogue = params.catalogue()
     matrix = pd.DataFrame(
         [[measures[o.id].values.get(c.id, np.nan) for c in catalogue] for o in options],
@@ -289,9 +312,8 @@ def run_appraisal(
     criteria = [c for c in catalogue if c.id not in dropped]
     if dropped:
         notes.append(f"criteria without a value for any option, left out: {dropped}")
-    notes.append(CAPACITY_NOTE)
     matrix = matrix[[c.id for c in criteria]]
-    weights = params.weights if params.weights is not None else default_weights(params.modes)
+    weights = params.weights if params.weights is not None else params.default_weights()
     report(90, "scoring, ranking and testing the ranking")
     ranking = _rank(matrix, criteria, weights, params.uncertainty, dropped)
     meta = first.get("metadata", {})
@@ -323,7 +345,11 @@ def run_appraisal(
             ],
             "ranking": ranking,
             "details": {
-                o.id: {"modes": measures[o.id].modes, "estate": measures[o.id].estate}
+                o.id: {
+                    "modes": measures[o.id].modes,
+                    "estate": measures[o.id].estate,
+                    **({"capacity": measures[o.id].capacity} if measures[o.id].capacity else {}),
+                }
                 for o in options
             },
             "assumptions": {
@@ -347,6 +373,7 @@ def run_appraisal(
                 "receipt_per_ha": params.receipt_per_ha,
                 "cost_per_m2_gbp": meta.get("cost_per_m2_gbp"),
                 "cost_per_m2_source": meta.get("cost_per_m2_source"),
+                "capacity": capacity_assumptions,
             },
             "notes": notes,
             "metadata": {

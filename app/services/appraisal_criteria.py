@@ -24,8 +24,12 @@ Groups and definitions (per mode ``m`` unless stated):
   released, from the register), ``land_released_ha`` (net) and ``capital_receipt_gbp`` (land
   released × the receipt rate; only with ``receipt_per_ha``).
 
-A capacity gap is not a criterion yet: the planning core does not compute one (noted in every
-appraisal).
+- **capacity** (one per option, only with the ``capacity`` input):
+  ``capacity_shortfall_now`` and, with a projection, ``capacity_shortfall_horizon``: every
+  area's people assigned to its nearest serving site under the option (the first mode's
+  nearest site), need by the norm set, summed as Σ max(0, need − capacity) over the sites
+  whose capacity is known (:func:`spatial.capacity.catchment_shortfall`); in GP FTE for
+  primary care, beds for beds (:mod:`app.services.appraisal_capacity`).
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ from spatial.modes import mode_spec
 from spatial.scenario import ScenarioResult
 
 __all__ = [
-    "CAPACITY_NOTE",
+    "CAPACITY_HINT",
+    "CAPACITY_UNITS",
     "OptionMeasures",
     "Side",
     "criteria_catalogue",
@@ -55,9 +60,12 @@ __all__ = [
 Side = Literal["baseline", "scenario"]
 DEPRIVED_DECILES = (1, 2)
 OLDER_FROM_AGE = 65
-CAPACITY_NOTE = (
-    "capacity gap: not a criterion yet (the planning core does not compute one); add it when "
-    "it does"
+#: The unit of each service's capacity shortfall (:data:`spatial.capacity.HEADLINE_MEASURE`).
+CAPACITY_UNITS = {"primary_care": "GP FTE", "beds": "beds"}
+CAPACITY_HINT = (
+    "capacity shortfall: not asked for; give the capacity input (service, optionally norms_id, "
+    "projection_id, horizon_year) to add capacity_shortfall_now and, with a projection, "
+    "capacity_shortfall_horizon"
 )
 _ESTATE: tuple[tuple[str, str, str, str], ...] = (
     ("net_floor_area_released_m2", "Net floor area released", "m²", "floor area of sites "
@@ -72,9 +80,16 @@ _ESTATE: tuple[tuple[str, str, str, str], ...] = (
 
 
 def criteria_catalogue(
-    modes: Sequence[str], bands: Sequence[int], threshold_min: float
+    modes: Sequence[str],
+    bands: Sequence[int],
+    threshold_min: float,
+    *,
+    capacity_service: str | None = None,
+    capacity_horizon: bool = False,
 ) -> list[Criterion]:
-    """Every criterion for ``modes`` and ``bands`` (minutes), in matrix column order."""
+    """Every criterion for ``modes`` and ``bands`` (minutes), in matrix column order; with
+    ``capacity_service`` the capacity shortfall now (and at the horizon with
+    ``capacity_horizon``, i.e. a projection)."""
     out: list[Criterion] = []
     for m in modes:
         label = mode_spec(m).label
@@ -164,13 +179,55 @@ def criteria_catalogue(
             ),
         ]
     out += [Criterion(cid, lbl, unit, "higher", "estate", desc) for cid, lbl, unit, desc in _ESTATE]
+    if capacity_service is not None:
+        out += _capacity_criteria(modes[0], capacity_service, capacity_horizon)
     return out
 
 
-def default_weights(modes: Sequence[str]) -> dict[str, float]:
+def _capacity_criteria(mode: str, service: str, horizon: bool) -> list[Criterion]:
+    unit = CAPACITY_UNITS[service]
+    what = (
+        "GP FTE (a practice's GP FTE figure, else its registered list ÷ the norm set's "
+        "patients per GP FTE)"
+        if service == "primary_care"
+        else "beds (a site's beds figure)"
+    )
+    rule = (
+        f"each area's people at its nearest serving site under the option ({mode_spec(mode).label}"
+        f", the first mode), need by the norm set, Σ max(0, need − capacity) in {what} over the "
+        "sites whose capacity is known"
+    )
+    out = [
+        Criterion(
+            "capacity_shortfall_now",
+            f"Capacity shortfall now ({unit})",
+            unit,
+            "lower",
+            "capacity",
+            rule + "; people now",
+        )
+    ]
+    if horizon:
+        out.append(
+            Criterion(
+                "capacity_shortfall_horizon",
+                f"Capacity shortfall at the horizon ({unit})",
+                unit,
+                "lower",
+                "capacity",
+                rule + "; people at the projection's horizon, against today's capacity",
+            )
+        )
+    return out
+
+
+def default_weights(
+    modes: Sequence[str], *, capacity_service: str | None = None, capacity_horizon: bool = False
+) -> dict[str, float]:
     """Equal weights on the headline criteria (each mode's mean time, share within the
     threshold, people losing access in deciles 1-2, concentration index and CO2e; running
-    cost saved and net floor area released); every other criterion 0."""
+    cost saved and net floor area released; with capacity, the shortfall at the horizon, or
+    now without a projection); every other criterion 0."""
     weights = {
         f"{name}:{m}": 1.0
         for m in modes
@@ -182,7 +239,12 @@ def default_weights(modes: Sequence[str]) -> dict[str, float]:
             "co2e_t_per_year",
         )
     }
-    return weights | {"running_cost_saved_gbp": 1.0, "net_floor_area_released_m2": 1.0}
+    weights |= {"running_cost_saved_gbp": 1.0, "net_floor_area_released_m2": 1.0}
+    if capacity_service is not None:
+        weights["capacity_shortfall_horizon" if capacity_horizon else "capacity_shortfall_now"] = (
+            1.0
+        )
+    return weights
 
 
 @dataclass
@@ -193,6 +255,7 @@ class OptionMeasures:
     values: dict[str, float]
     modes: dict[str, dict[str, Any]] = field(default_factory=dict)
     estate: dict[str, float | None] = field(default_factory=dict)
+    capacity: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from app.services.appraisal_criteria import criteria_catalogue
+from app.services.appraisal_criteria import criteria_catalogue, default_weights
 from app.services.scenario_evaluation import EvaluationParams
 from spatial.appraisal import AppraisalError, Criterion, check_weights
 from spatial.burden import DEFAULT_ROUTE_FACTOR, DEFAULT_VISITS_PER_PERSON_YEAR, VISIT_RATE_SOURCE
@@ -27,6 +27,7 @@ __all__ = [
     "MAX_OPTIONS",
     "AppraisalInputError",
     "AppraisalParams",
+    "CapacityCriteria",
     "CriterionId",
     "OptionId",
     "PercentRange",
@@ -102,6 +103,45 @@ class Uncertainty(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="random seed (the run reproduces)")
 
 
+class CapacityCriteria(BaseModel):
+    """Add the capacity shortfall criteria: need of each option's catchments (by the norm
+    set) against the serving sites' capacity as the ``capacity-sizing`` process reads it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    service: Literal["primary_care", "beds"] = Field(
+        description="primary_care: shortfall in GP FTE; beds: in beds"
+    )
+    norms_id: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="a stored norm set; none: the built-in default"
+    )
+    projection_id: int | None = Field(
+        None,
+        ge=1,
+        le=2**63 - 1,
+        description="a stored projection: people now (its base year) and at the horizon; "
+        "none: the latest loaded population, shortfall now only",
+    )
+    horizon_year: int | None = Field(
+        None, ge=1900, le=2150, description="default: the projection's last horizon"
+    )
+
+    @field_validator("horizon_year")
+    @classmethod
+    def _needs_projection(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("projection_id") is None:
+            raise ValueError("a horizon year needs a projection (projection_id)")
+        return value
+
+
+def _capacity_args(capacity: CapacityCriteria | None) -> dict[str, Any]:
+    if capacity is None:
+        return {}
+    return {
+        "capacity_service": capacity.service,
+        "capacity_horizon": capacity.projection_id is not None,
+    }
+
+
 def _drive() -> list[Mode]:
     return ["drive"]
 
@@ -162,6 +202,11 @@ class AppraisalParams(BaseModel):
     route_factor: float = Field(
         DEFAULT_ROUTE_FACTOR, ge=1, le=3, description="route distance / straight-line distance"
     )
+    capacity: CapacityCriteria | None = Field(
+        None,
+        description="add the criteria capacity_shortfall_now (and, with a projection, "
+        "capacity_shortfall_horizon); none: no capacity criteria",
+    )
     weights: dict[CriterionId, float] | None = Field(
         None,
         max_length=200,
@@ -204,8 +249,14 @@ class AppraisalParams(BaseModel):
         return sorted(set(value))
 
     def catalogue(self) -> list[Criterion]:
-        """The criteria of these modes and bands."""
-        return criteria_catalogue(self.modes, self.bands, self.threshold_min)
+        """The criteria of these modes and bands (and capacity)."""
+        return criteria_catalogue(
+            self.modes, self.bands, self.threshold_min, **_capacity_args(self.capacity)
+        )
+
+    def default_weights(self) -> dict[str, float]:
+        """The default weights of these modes (and capacity)."""
+        return default_weights(self.modes, **_capacity_args(self.capacity))
 
     @field_validator("weights")
     @classmethod
@@ -217,7 +268,10 @@ class AppraisalParams(BaseModel):
         ids = [
             c.id
             for c in criteria_catalogue(
-                info.data["modes"], info.data["bands"], info.data["threshold_min"]
+                info.data["modes"],
+                info.data["bands"],
+                info.data["threshold_min"],
+                **_capacity_args(info.data.get("capacity")),
             )
         ]
         problems = weights_problems(value, ids)
@@ -233,7 +287,10 @@ class AppraisalParams(BaseModel):
         ids = {
             c.id
             for c in criteria_catalogue(
-                info.data["modes"], info.data["bands"], info.data["threshold_min"]
+                info.data["modes"],
+                info.data["bands"],
+                info.data["threshold_min"],
+                **_capacity_args(info.data.get("capacity")),
             )
         }
         options = set(

@@ -64,10 +64,12 @@ from store.versions import lock_next_version
 
 __all__ = [
     "CapacityInputError",
+    "capacity_population",
     "get_norms",
     "list_norms",
     "resolve_norms",
     "save_norms",
+    "site_capacity",
     "size_capacity",
 ]
 
@@ -174,7 +176,7 @@ def resolve_norms(
 # ----------------------------------------------------------------------------- population
 
 
-def _population(
+def capacity_population(
     db: Database, principal: Principal, params: CapacityParams, region: set[str]
 ) -> tuple[pd.DataFrame, int, int, dict[str, Any] | None]:
     """People per area, age band and year; the now and horizon years; the projection (or,
@@ -237,7 +239,7 @@ def _attribute(attrs: Any, key: str) -> float:
     return value if np.isfinite(value) and value >= 0 else np.nan
 
 
-def _capacity(
+def site_capacity(
     db: Database, sites: pd.DataFrame, service: str
 ) -> tuple[pd.DataFrame, list[dict[str, str]], dict[str, Any]]:
     """Today's capacity per site (NaN: unknown), where each figure came from, and a note on
@@ -377,7 +379,9 @@ def size_capacity(
         drop=True
     )
     report(30, "reading the population")
-    population, now_year, horizon_year, projection = _population(db, principal, params, region)
+    population, now_year, horizon_year, projection = capacity_population(
+        db, principal, params, region
+    )
     catchments = catchment_population(times, population)
     if catchments.people.empty:
         raise CapacityInputError(
@@ -390,7 +394,7 @@ def size_capacity(
     # The same need per area (it adds up to the sites'): footprint sums read it.
     reached = population[population["area_code"].isin(catchments.assignment["area_id"])]
     area_need = need_table(reached, service=params.service, norms=norms, key="area_code")
-    capacity, cap_sources, cap_notes = _capacity(db, sites, params.service)
+    capacity, cap_sources, cap_notes = site_capacity(db, sites, params.service)
     gaps = capacity_gaps(
         need, capacity, service=params.service, now_year=now_year, horizon_year=horizon_year
     )

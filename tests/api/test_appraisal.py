@@ -24,6 +24,7 @@ from sqlalchemy import Engine, text
 from app.main import create_app
 from app.schemas.appraisal import AppraisalResult, Ranking
 from app.services.appraisal import hub_siting_scenario
+from etl.datasets import load_dataset
 from tests.api._support import auth, run_job_here, two_org_keys
 from tests.conftest import settings_for
 
@@ -31,6 +32,8 @@ PROBLEM = "application/problem+json"
 UPPINGHAM = "C82077"
 MARKET_OVERTON = "C82649"
 MEMORIAL = "RT5PC"  # Rutland Memorial Hospital (community hospital)
+RUTLAND = "E06000017"
+PATIENTS_PER_GP_FTE = 1800.0  # the built-in norm set (HUDU)
 VISITS = 5.16
 ROUTE = 1.3
 CAR_KG_PER_KM = 0.16844
@@ -246,8 +249,9 @@ def test_appraisal_matrix_is_the_documented_arithmetic(
     assert mc["draws"] == 400
     assert sum(mc["first_share"].values()) == pytest.approx(1.0)
     assert all(sum(c) == 400 for c in mc["rank_counts"].values())
-    # Capacity gap is not appraised, and says so; receipts without a rate are left out.
-    assert any("capacity gap" in n for n in res["notes"])
+    # Capacity was not asked for, and the notes say how; receipts without a rate are left out.
+    assert any(n.startswith("capacity shortfall: not asked for") for n in res["notes"])
+    assert not any(c["group"] == "capacity" for c in res["criteria"])
     assert "capital_receipt_gbp" in res["dropped_criteria"]
     # The typed route answers the same, valid against its schema.
     typed = client.get(f"/appraisals/{appraisal['job']}", headers=auth(keys["a"]))
@@ -457,3 +461,136 @@ def test_hub_siting_result_as_a_scenario_keeps_to_the_serving_sites() -> None:
         "sites ['3'] are not serving under the appraisal's kinds: not closed",
         "chosen sites ['9'] already serve: not opened again",
     ]
+
+
+# ----------------------------------------------------------------------------- capacity
+
+
+@pytest.fixture(scope="module")
+def receiver(nearest: pd.DataFrame) -> dict[str, Any]:
+    """By hand from the stored drive times: the practice taking most of Uppingham's people
+    when it closes, its people today and the people it takes."""
+    practices = nearest.sort_values(["area_code", "seconds", "source_id"])
+    before = practices.groupby("area_code").first()
+    after = practices[practices["source_id"] != UPPINGHAM].groupby("area_code").first()
+    moved = before[before["source_id"] == UPPINGHAM].join(after["source_id"], rsuffix="_after")
+    gained = moved.groupby("source_id_after")["population"].sum().sort_values()
+    code = str(gained.index[-1])
+    return {
+        "code": code,
+        "today": float(before.loc[before["source_id"] == code, "population"].sum()),
+        "gained": float(gained.iloc[-1]),
+    }
+
+
+@pytest.fixture(scope="module")
+def receiver_list(
+    rutland_env: str,
+    rutland_engine: Engine,
+    receiver: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[float]:
+    """The receiver's registered list set to exactly its people today, loaded as a
+    gp-registrations file (as the capacity-sizing process reads list sizes); removed after."""
+    path = tmp_path_factory.mktemp("lists") / "lists.csv"
+    path.write_text(
+        "practice_code,practice_name,practice_postcode,registered_patients\n"
+        f"{receiver['code']},Receiving practice,LE15 0AA,{receiver['today']:.0f}\n",
+        encoding="utf-8",
+    )
+    summary = load_dataset(settings_for(rutland_env), "gp-registrations", path, region=RUTLAND)
+    try:
+        yield receiver["today"]
+    finally:
+        with rutland_engine.begin() as conn:
+            conn.execute(
+                text("DELETE FROM gp_registrations WHERE load_id = :i"), {"i": summary.load_id}
+            )
+            conn.execute(text("DELETE FROM data_loads WHERE id = :i"), {"i": summary.load_id})
+
+
+def test_closing_a_practice_raises_the_capacity_shortfall_of_the_one_taking_its_people(
+    client: TestClient,
+    keys: dict[str, str],
+    appraisal: dict[str, Any],
+    receiver: dict[str, Any],
+    receiver_list: float,
+    rutland_engine: Engine,
+) -> None:
+    # Baseline: the receiver's need is its people today / 1,800 GP FTE, exactly its list's
+    # GP FTE equivalent -> shortfall 0. Close Uppingham: it takes `gained` more people ->
+    # shortfall gained / 1,800 GP FTE. Every other practice has no list: unknown, noted.
+    key = keys["a"]
+    upp = appraisal["upp"]["id"]
+    job = run_job_here(
+        client,
+        "options-appraisal",
+        {"scenario_ids": [upp], "capacity": {"service": "primary_care"}},
+        auth(key),
+    )
+    res = client.get(f"/jobs/{job}/results", headers=auth(key)).json()
+    crit = {c["id"]: c for c in res["criteria"]}
+    assert crit["capacity_shortfall_now"]["unit"] == "GP FTE"
+    assert crit["capacity_shortfall_now"]["direction"] == "lower"
+    assert "capacity_shortfall_horizon" not in crit  # no projection
+    assert res["ranking"]["weights"]["capacity_shortfall_now"] > 0  # weighted by default
+    values = {row["option"]: row["values"] for row in res["matrix"]}
+    base = values["baseline"]["capacity_shortfall_now"]
+    closed = values[f"scenario:{upp}"]["capacity_shortfall_now"]
+    assert base == pytest.approx(0.0, abs=1e-9)
+    assert closed - base == pytest.approx(receiver["gained"] / PATIENTS_PER_GP_FTE, abs=1e-6)
+    site_id = _site_id(rutland_engine, receiver["code"])
+    detail = res["details"][f"scenario:{upp}"]["capacity"]
+    row = next(s for s in detail["sites"] if s["site_id"] == str(site_id))
+    assert row["capacity"] == pytest.approx(receiver_list / PATIENTS_PER_GP_FTE)
+    assert row["population_now"] == pytest.approx(receiver["today"] + receiver["gained"])
+    assert res["assumptions"]["capacity"]["unit"] == "GP FTE"
+    assert res["assumptions"]["capacity"]["norms"]["name"] == "locus-default"
+    # Uppingham is closed: among the baseline's unknown sites, not the scenario's.
+    unknown = detail["sites_unknown_capacity"]
+    assert res["details"]["baseline"]["capacity"]["sites_unknown_capacity"] == unknown + 1
+    assert any(
+        n.startswith(f"{res['options'][1]['label']}: {unknown} serving site(s) of unknown")
+        for n in res["notes"]
+    )
+    # The consultation pack's appraisal table shows the criterion.
+    html = client.get(f"/jobs/{job}/results", params={"f": "html"}, headers=auth(key)).text
+    assert "Capacity shortfall now (GP FTE)" in html
+    # The catalogue lists the capacity criteria when asked.
+    cat = client.get(
+        "/appraisals/criteria", params={"capacity": "beds", "projection": "true"}
+    ).json()
+    units = {c["id"]: c["unit"] for c in cat["criteria"] if c["group"] == "capacity"}
+    assert units == {"capacity_shortfall_now": "beds", "capacity_shortfall_horizon": "beds"}
+
+
+def test_bad_capacity_inputs_are_400_naming_capacity(
+    client: TestClient, keys: dict[str, str], appraisal: dict[str, Any]
+) -> None:
+    key = keys["a"]
+    upp = appraisal["upp"]["id"]
+    flat = client.post(
+        "/planning/projections",
+        json={"name": "appraisal flat", "horizons": [2030], "lad_codes": [RUTLAND]},
+        headers=auth(key),
+    )
+    assert flat.status_code == 201, flat.text
+    projection = flat.json()["id"]
+    for capacity, words in (
+        ({"service": "dentistry"}, "capacity"),
+        ({"service": "primary_care", "norms_id": 999999}, "no norm set 999999"),
+        ({"service": "beds", "projection_id": 999999}, "no projection 999999"),
+        ({"service": "beds", "horizon_year": 2030}, "a horizon year needs a projection"),
+        (
+            {"service": "beds", "projection_id": projection, "horizon_year": 2040},
+            f"projection {projection} has years [2021, 2030], not 2040",
+        ),
+    ):
+        r = client.post(
+            "/processes/options-appraisal/execution",
+            json={"inputs": {"scenario_ids": [upp], "capacity": capacity}},
+            headers=auth(key),
+        )
+        assert r.status_code == 400, (capacity, r.text)
+        assert r.json()["parameter"] == "capacity", r.text
+        assert words in r.json()["detail"], r.text

@@ -215,7 +215,10 @@ def test_capacity_shortfall_when_a_closed_sites_people_move_by_hand() -> None:
     )
     people = pd.DataFrame({"area_code": ["a1", "a2"], "age_band": "all", "count": [900.0, 2700.0]})
     result = evaluate_scenario(
-        sites, Scenario("close A", changes=[CloseSites(["A"])]), travel_times=times, population=people
+        sites,
+        Scenario("close A", changes=[CloseSites(["A"])]),
+        travel_times=times,
+        population=people,
     )
     areas = result.modes["drive"].areas.set_index("area_code")
     population = pd.DataFrame(
