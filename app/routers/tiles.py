@@ -51,6 +51,14 @@ _FIELD_TYPE = {
     "date": "String",
 }
 _MAX_AGE = 60
+_TRUNCATED_HEADER = {
+    "Tile-Truncated": {
+        "description": "layers whose limits (LOCUS_TILE_MAX_FEATURES per layer,"
+        " LOCUS_TILE_MAX_BYTES per tile) dropped features, the smallest first:"
+        " `layer;kept=N;total=M`, comma-separated",
+        "schema": {"type": "string"},
+    }
+}
 _WORLD = (-180.0, -85.0511, 180.0, 85.0511)
 
 
@@ -190,7 +198,11 @@ async def collection_tilejson(
     summary="Vector tile of one layer",
     response_class=Response,
     responses={
-        200: {"description": "Mapbox vector tile", "content": download(MVT)},
+        200: {
+            "description": "Mapbox vector tile",
+            "content": download(MVT),
+            "headers": _TRUNCATED_HEADER,
+        },
         204: {"description": "empty tile"},
         304: {"description": "not modified (If-None-Match)"},
         **problems(400, 401, 404, 503),
@@ -258,7 +270,11 @@ async def tilejson(
     summary="Vector tile with several layers",
     response_class=Response,
     responses={
-        200: {"description": "Mapbox vector tile", "content": download(MVT)},
+        200: {
+            "description": "Mapbox vector tile",
+            "content": download(MVT),
+            "headers": _TRUNCATED_HEADER,
+        },
         204: {"description": "empty tile"},
         304: {"description": "not modified (If-None-Match)"},
         **problems(400, 401, 503),

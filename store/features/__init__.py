@@ -29,6 +29,7 @@ from store.features.registry import (
 from store.features.tiles import (
     MVT_BUFFER,
     MVT_EXTENT,
+    WEB_MERCATOR_WIDTH,
     TileLayer,
     TileLimits,
     fetch_tile,
@@ -47,6 +48,7 @@ __all__ = [
     "PRECISION",
     "REGISTRY",
     "SRID_CRS",
+    "WEB_MERCATOR_WIDTH",
     "Collection",
     "ItemsPage",
     "ItemsQuery",
