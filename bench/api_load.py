@@ -27,8 +27,10 @@ Workloads (each: a short warm-up, then ``--duration`` seconds measured):
   ``--soak-duration`` seconds (600), the data version bumped every ``--soak-bump-s`` (60 s:
   an update that changes nothing served, so every cached tile and page is rendered again),
   and the resident memory of the uvicorn processes sampled every 5 s: ``rss_mb_first`` and
-  ``rss_mb_last`` are the medians of the first and last minute, ``memory_flat`` is true when
-  the last minute is within 10 % (or 16 MB) of the first.
+  ``rss_mb_last`` are the medians of the first and last minute (``rss_mb_by_minute`` all of
+  them), ``memory_flat`` is true when the last minute is within 10 % (or 16 MB) of the
+  first. The response cache (``LOCUS_TILE_CACHE_MB``, 64 per worker) fills in the first
+  minutes, so the bound allows for it.
 
 Load model: exactly ``--clients`` (50) closed-loop clients, each with one keep-alive
 connection; a client sends a request, reads the whole response, waits a think time drawn
@@ -72,14 +74,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import re
 import statistics
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,158 +100,11 @@ from bench.support.http_load import (  # noqa: E402
     tree_cpu,
     tree_rss_mb,
 )
+from bench.support.workloads import ItemsRequest, build_workloads, expected_items  # noqa: E402
 
-# Rutland (E06000017) in lon/lat, a little generous.
-RUTLAND = (-0.83, 52.52, -0.42, 52.77)
-TILE_LAYERS = (("areas", 8), ("sites", 8), ("network_edges", 11))
-ZOOMS = range(8, 15)
 MAX_TILE_BYTES = 512 * 1024  # LOCUS_TILE_MAX_BYTES default
 _NUMBER_RETURNED = re.compile(rb'"numberReturned":\s*(\d+)')
 CATCHMENT_WORKLOADS = {"catchments-tiles", "catchments-mixed", "soak"}
-
-
-# --------------------------------------------------------------------------------------------
-# Workloads
-
-
-def _tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
-    n = 2**z
-    x = int((lon + 180.0) / 360.0 * n)
-    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
-    return x, y
-
-
-def rutland_tiles(z: int) -> list[tuple[int, int]]:
-    """The tiles covering Rutland at zoom ``z``."""
-    x0, y0 = _tile_xy(RUTLAND[0], RUTLAND[3], z)
-    x1, y1 = _tile_xy(RUTLAND[2], RUTLAND[1], z)
-    return [(x, y) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
-
-
-def tile_groups(prefix: str, template: str, layers: tuple[tuple[str, int], ...]) -> Groups:
-    """Every tile over Rutland at zooms 8-14 per layer (from its minimum zoom), by zoom."""
-    groups: Groups = {}
-    for layer, minzoom in layers:
-        for z in ZOOMS:
-            if z < minzoom:
-                continue
-            for x, y in rutland_tiles(z):
-                path = template.format(layer=layer, z=z, x=x, y=y)
-                groups.setdefault(f"{prefix} z{z}", []).append(path)
-    return groups
-
-
-@dataclass(frozen=True)
-class ItemsRequest:
-    """One items page: the URL path and what it asks for (to count independently in SQL)."""
-
-    path: str
-    collection: str
-    offset: int
-    bbox: tuple[float, float, float, float] | None
-    bbox_srid: int
-
-
-#: Items pages per collection: sites (37 located in Rutland) and areas (54) fit on one page;
-#: postcodes (1,026) and network edges (27,033) give full pages of 100.
-COLLECTION_OFFSETS = {
-    "sites": (0,),
-    "areas": (0,),
-    "postcodes": (0, 100, 300, 500),
-    "network_edges": (0, 500, 2000),
-}
-
-
-def items_requests(collections: tuple[str, ...]) -> list[ItemsRequest]:
-    """Pages of 100 features of ``collections`` with varied bboxes and offsets."""
-    w, s, e, n = RUTLAND
-    boxes: list[tuple[tuple[float, float, float, float] | None, int]] = [(None, 4326)]
-    # Halves and quadrants of Rutland in CRS84, and two BNG boxes (Oakham, Uppingham).
-    mx, my = (w + e) / 2, (s + n) / 2
-    boxes += [
-        ((w, s, mx, n), 4326),
-        ((mx, s, e, n), 4326),
-        ((w, my, e, n), 4326),
-        ((w, s, e, my), 4326),
-        ((w, s, mx, my), 4326),
-        ((mx, my, e, n), 4326),
-        ((480000.0, 304000.0, 490000.0, 314000.0), 27700),
-        ((482000.0, 294000.0, 492000.0, 304000.0), 27700),
-    ]
-    out = []
-    for collection in collections:
-        for bbox, srid in boxes:
-            for offset in COLLECTION_OFFSETS[collection]:
-                query = f"limit=100&offset={offset}"
-                if bbox is not None:
-                    query += "&bbox=" + ",".join(f"{v:g}" for v in bbox)
-                    if srid == 27700:
-                        query += "&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/27700"
-                out.append(
-                    ItemsRequest(
-                        f"/collections/{collection}/items?{query}", collection, offset, bbox, srid
-                    )
-                )
-    return out
-
-
-def expected_items(conninfo: str, req: ItemsRequest) -> int:
-    """numberReturned computed over the base tables (not through the API's SQL)."""
-    table, where = {
-        "sites": ("sites", "geom IS NOT NULL AND NOT restricted"),
-        "areas": ("areas", "TRUE"),
-        "postcodes": ("postcodes", "TRUE"),
-        "network_edges": ("network_edges", "TRUE"),
-    }[req.collection]
-    params: list[Any] = []
-    if req.bbox is not None:
-        if req.bbox_srid == 4326:
-            env = "ST_Transform(ST_Segmentize(ST_MakeEnvelope(%s,%s,%s,%s,4326), %s), 27700)"
-            params = [*req.bbox, max(req.bbox[2] - req.bbox[0], req.bbox[3] - req.bbox[1]) / 32]
-        else:
-            env = "ST_MakeEnvelope(%s,%s,%s,%s,27700)"
-            params = list(req.bbox)
-        where += f" AND ST_Intersects(geom, {env})"
-    with psycopg.connect(conninfo) as conn:
-        # Fixed table names and predicates from this file; the bbox values are bound.
-        query = f"SELECT count(*) FROM {table} WHERE {where}"  # noqa: S608
-        row = conn.execute(query, params).fetchone()
-    assert row is not None
-    return max(0, min(100, int(row[0]) - req.offset))
-
-
-def build_workloads() -> tuple[dict[str, Groups], dict[str, list[ItemsRequest]]]:
-    """Groups of paths per workload, and the items requests each must check in SQL."""
-    items = {
-        "items-100": items_requests(("sites", "areas")),
-        "items-100-full": items_requests(("postcodes", "network_edges")),
-    }
-    groups: dict[str, Groups] = {
-        w: {f"items {r.collection}": [] for r in reqs} for w, reqs in items.items()
-    }
-    for w, reqs in items.items():
-        for r in reqs:
-            groups[w][f"items {r.collection}"].append(r.path)
-    layer_tiles = tile_groups(
-        "tiles", "/collections/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}", TILE_LAYERS
-    )
-    catchment_tiles = {
-        **tile_groups(
-            "tiles catchments",
-            "/collections/{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}",
-            (("catchments", 0),),
-        ),
-        **tile_groups("tiles all-layers", "/tiles/WebMercatorQuad/{z}/{x}/{y}", (("", 0),)),
-    }
-    groups["tiles-z8-14"] = layer_tiles
-    groups["catchments-tiles"] = catchment_tiles
-    # Mixed: half the requests items pages, half tiles (groups are drawn uniformly).
-    mixed_items = {f"{g} {i}": paths for g, paths in groups["items-100"].items() for i in range(7)}
-    groups["catchments-mixed"] = {**catchment_tiles, **mixed_items}
-    groups["soak"] = {**catchment_tiles, **mixed_items, **layer_tiles}
-    items["catchments-mixed"] = items["items-100"]
-    items["soak"] = items["items-100"]
-    return groups, items
 
 
 # --------------------------------------------------------------------------------------------
@@ -409,6 +262,11 @@ def measure(
             rss_growth_pct=round(100 * (b - a) / a, 1),
             memory_flat=b <= max(a * 1.10, a + 16.0),
             rss_samples=len(rss),
+            rss_mb_by_minute=[
+                round(statistics.median([m for t, m in rss if k * 60 <= t < (k + 1) * 60]), 1)
+                for k in range(int(duration // 60))
+                if any(k * 60 <= t < (k + 1) * 60 for t, _ in rss)
+            ],
             version_bumps=int(duration // bump[1]),
         )
     return stats, figures
@@ -529,7 +387,7 @@ def main() -> None:
                         "think_ms": args.think_ms,
                         "duration_s": duration,
                         **figures,
-                        "distinct_urls": sum(len(set(g)) for g in groups.values()),
+                        "distinct_urls": len({p for g in groups.values() for p in g}),
                         **ref_figures,
                     }
                     if workload in CATCHMENT_WORKLOADS:

@@ -4,18 +4,20 @@ A tile's work must not grow with what is stored (issue 17: 856 stored catchment 
 zoom-10 tile run past the 15 s statement timeout). Three rules keep it bounded:
 
 - **Generalised geometry per zoom.** A layer with :class:`~store.features.registry.TileParts`
-  (catchments) reads, by primary key, the stored piece of each feature inside the tile,
-  already cut to the tile and simplified to a pixel of its zoom (migration 0012); nothing
-  outside the tile is read. Other polygon and line layers are simplified in SQL before
-  ``ST_AsMVTGeom`` with the same tolerance (one pixel of a 512-pixel tile, :func:`tolerance`)
-  on their stored Web Mercator copy; their features are bounded by the loads that made them.
+  (catchments) reads, by index, the stored piece of each feature inside the tile, already
+  cut to the tile, simplified to a pixel of its zoom and made ready for ``ST_AsMVT``
+  (migration 0012): nothing outside the tile is read and, up to zoom 14, nothing is clipped
+  or validated per request. Other polygon and line layers are simplified in SQL with the
+  same tolerance (one pixel of a 512-pixel tile, :func:`tolerance`) before
+  ``ST_AsMVTGeom``, on their stored Web Mercator copy; they hold what loads bring (areas,
+  road network), not what use accumulates.
 - **Feature and size limits per layer** (:class:`TileLimits`). Candidates are ranked, largest
   first (area of their bounding box in the tile; points by key), and a feature is kept while
   the layer holds at most ``max_features`` and the estimated MVT size of the kept features
-  (:func:`_estimate`, an upper bound: 5 bytes a vertex plus the feature's tags and text
-  values) stays within ``max_bytes``. Everything past the limits is dropped, the smallest
-  first, before any geometry is clipped or encoded; :class:`TileLayer` says how many were
-  dropped.
+  stays within ``max_bytes`` (:func:`_estimate`: the stored encoded size of a piece, or 5
+  bytes a vertex, plus the feature's tags and text values). Everything past the limits is
+  dropped, the smallest first, before any geometry is read, clipped or encoded;
+  :class:`TileLayer` says how many were dropped.
 - **A statement budget** is the caller's (``SET LOCAL statement_timeout``, see
   :mod:`app.services.tiles`).
 
@@ -146,19 +148,19 @@ def _has_fid(c: Collection) -> bool:
 
 def _parts_source(
     c: Collection, z: int, x: int, y: int, where: sql.Composable, params: dict[str, Any]
-) -> tuple[sql.Composable, sql.Composable, sql.Composable]:
-    """Candidates, MVT geometry and FROM of a layer with stored tile parts.
+) -> tuple[sql.Composable, sql.Composable]:
+    """Candidates and MVT geometry (over ``ranked AS r``) of a layer with stored tile parts.
 
-    Candidates carry no geometry (``npoints`` and ``area`` are stored); the kept ones join
-    their piece again. A tile deeper than the parts' last zoom maps its ancestor's piece back
-    from tile units to Web Mercator and clips it.
+    Candidates carry no geometry (``bytes`` and ``area`` are stored); the kept ones read
+    their piece. A tile deeper than the parts' last zoom maps its ancestor's piece back from
+    tile units to Web Mercator and clips it.
     """
     parts = c.tile_parts
     assert parts is not None
     pz, px, py = parts.source_tile(z, x, y)
     params.update(pz=pz, px=px, py=py)
     candidates = sql.SQL(
-        "SELECT p.{part_key} AS _pid, p.npoints AS _n, {estimate} AS _bytes1,"
+        "SELECT p.{part_key} AS _pid, {estimate} AS _bytes1,"
         " p.area AS _prio, {columns}"
         " FROM {parts} AS p JOIN {table} ON {key} = p.{part_key}"
         " WHERE p.z = %(pz)s AND p.x = %(px)s AND p.y = %(py)s AND {where}"
@@ -171,7 +173,7 @@ def _parts_source(
         key=_col(c.key[0]),
         where=where,
     )
-    # The kept features' pieces, each by primary key.
+    # The kept features' pieces, each one probe of the (z, x, y, key) index.
     piece = sql.SQL(
         "(SELECT q.geom FROM {parts} AS q WHERE q.{part_key} = r._pid"
         " AND q.z = %(pz)s AND q.x = %(px)s AND q.y = %(py)s)"
@@ -188,14 +190,14 @@ def _parts_source(
             "ST_AsMVTGeom(ST_Affine({piece}, %(unit)s, 0, 0, -%(unit)s, %(west)s, %(north)s),"
             " ST_TileEnvelope(%(z)s, %(x)s, %(y)s)::box2d, {extent}, {buffer}, true)"
         ).format(piece=piece, extent=sql.Literal(MVT_EXTENT), buffer=sql.Literal(MVT_BUFFER))
-    return candidates, geom, sql.SQL("ranked AS r")
+    return candidates, geom
 
 
 def _table_source(
     c: Collection, z: int, x: int, y: int, where: sql.Composable, params: dict[str, Any]
-) -> tuple[sql.Composable, sql.Composable, sql.Composable] | None:
-    """Candidates, MVT geometry and FROM of a layer read from its table (or None when the
-    tile lies outside the storage CRS's area of use)."""
+) -> tuple[sql.Composable, sql.Composable] | None:
+    """Candidates and MVT geometry (over ``ranked AS r``) of a layer read from its table, or
+    None when the tile lies outside the storage CRS's area of use."""
     stored = c.projected(3857)
     if stored is not None:
         # Web Mercator copy with its own index: the tile plus its buffer, no transform.
@@ -216,7 +218,7 @@ def _table_source(
         g = sql.SQL("ST_Transform({}, 3857)").format(_col(c.geometry_column))
         search = _bbox_filter(c, clipped, 4326, params)
     candidates = sql.SQL(
-        "SELECT {g} AS _g, ST_NPoints({g}) AS _n, {estimate} AS _bytes1,"
+        "SELECT {g} AS _g, {estimate} AS _bytes1,"
         " ST_Area(Box2D({g})) AS _prio, {columns} FROM {table} WHERE {where} AND {search}"
     ).format(
         g=g,
@@ -236,7 +238,7 @@ def _table_source(
     geom = sql.SQL(
         "ST_AsMVTGeom({g}, ST_TileEnvelope(%(z)s, %(x)s, %(y)s)::box2d, {extent}, {buffer}, true)"
     ).format(g=geom, extent=sql.Literal(MVT_EXTENT), buffer=sql.Literal(MVT_BUFFER))
-    return candidates, geom, sql.SQL("ranked AS r")
+    return candidates, geom
 
 
 def tile_statement(
@@ -263,14 +265,14 @@ def tile_statement(
         [_visibility(c, principal, params), *_property_filters(c, filters or {}, params)]
     )
     if c.tile_parts is not None:
-        built: tuple[sql.Composable, sql.Composable, sql.Composable] | None = _parts_source(
+        built: tuple[sql.Composable, sql.Composable] | None = _parts_source(
             c, z, x, y, where, params
         )
     else:
         built = _table_source(c, z, x, y, where, params)
     if built is None:
         return None
-    candidates, geom, source = built
+    candidates, geom = built
     names = [sql.Identifier(p.name) for p in c.properties]
     feature_id: sql.Composable = sql.SQL(", r._fid") if _has_fid(c) else sql.SQL("")
     id_arg: sql.Composable = sql.Literal("_fid") if _has_fid(c) else sql.SQL("NULL")
@@ -279,9 +281,9 @@ def tile_statement(
     stmt = sql.SQL(
         "WITH cand AS ({candidates}),"
         " ranked AS (SELECT cand.*, row_number() OVER w AS _rank,"
-        " sum(_bytes1) OVER w AS _bytes, count(*) OVER () AS _total FROM cand"
+        " sum(_bytes1) OVER w AS _bytes FROM cand"
         " WINDOW w AS (ORDER BY _prio DESC, {key_order} ROWS UNBOUNDED PRECEDING)),"
-        " mvt AS (SELECT {geom} AS _geom, {names}{feature_id} FROM {source}"
+        " mvt AS (SELECT {geom} AS _geom, {names}{feature_id} FROM ranked AS r"
         " WHERE r._rank <= %(max_features)s AND r._bytes <= %(max_bytes)s)"
         " SELECT (SELECT ST_AsMVT(m.*, {layer}, {extent}, '_geom', {id_arg})"
         " FROM mvt AS m WHERE m._geom IS NOT NULL),"
@@ -295,7 +297,6 @@ def tile_statement(
         geom=geom,
         names=names_r,
         feature_id=feature_id,
-        source=source,
         layer=sql.Literal(c.id),
         extent=sql.Literal(MVT_EXTENT),
         id_arg=id_arg,
