@@ -32,7 +32,9 @@ points ``ST_Transform`` must project.
 Written with the bands: statement triggers on ``catchments`` rebuild the parts of inserted
 rows and of rows whose geometry changed, in the same transaction (the catchments process,
 any other writer, and the migration's backfill alike); deleting a band deletes its parts
-(foreign key, cascade). Pieces are stored in-line (``STORAGE MAIN``, ``toast_tuple_target``
+(foreign key, cascade). The cost is paid once by the writer: about 90 s for the 864 bands
+(11.1 million vertices) of bench/api_load.py on two shared cores, about 0.1 s a band, where
+each tile used to pay for every band it touched. Pieces are stored in-line (``STORAGE MAIN``, ``toast_tuple_target``
 8160), so reading one costs no TOAST look-up.
 
 Revision ID: 0012
