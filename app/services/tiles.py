@@ -14,9 +14,10 @@ keeps tiles apart and bounded (``LOCUS_TILE_*``, :class:`config.settings.TileSet
   default to it); past it the render stops (:class:`TileBudgetExceeded`, a 503 problem,
   nothing cached).
 - **Limits per tile** (:mod:`store.features.tiles`): at most ``max_features`` per layer and
-  ``max_bytes`` per tile, largest features first. Layers share the bytes in turn: each gets
-  an equal share of what the layers before it left. Layers that dropped features are listed
-  in :attr:`RenderedTile.truncated`.
+  ``max_bytes`` per tile, largest features first. Layers share the bytes in turn, point
+  layers first (they are small): each gets an equal share of what the layers before it
+  left, so a layer that needs little leaves more for the next. Layers that dropped features
+  are listed in :attr:`RenderedTile.truncated`.
 
 Rendered tiles and items pages are kept in a per-process LRU (:class:`TileCache`,
 ``LOCUS_TILE_CACHE_MB``) keyed by the data version, the caller's organisation, the request
@@ -268,9 +269,12 @@ class TileService:
             async with self.tile_pool.connection() as conn, conn.transaction():
                 start = time.monotonic()
                 left = limits.max_bytes
-                chunks: list[bytes] = []
-                truncated: list[str] = []
-                for i, c in enumerate(layers):
+                chunks: dict[int, bytes] = {}
+                truncated: dict[int, str] = {}
+                # Point layers first (small): the polygon and line layers share what is left.
+                order = sorted(range(len(layers)), key=lambda i: layers[i].geometry_type != "Point")
+                for k, i in enumerate(order):
+                    c = layers[i]
                     remaining_ms = limits.budget_ms - (time.monotonic() - start) * 1000
                     if remaining_ms < 1:
                         raise TileBudgetExceeded
@@ -278,7 +282,7 @@ class TileService:
                         "SELECT set_config('statement_timeout', %s, true)",
                         (str(int(remaining_ms)),),
                     )
-                    share = left // (len(layers) - i)
+                    share = left // (len(layers) - k)
                     layer = await fetch_tile(
                         conn,
                         c,
@@ -289,13 +293,16 @@ class TileService:
                         TileLimits(limits.max_features, share),
                         filters,
                     )
-                    chunks.append(layer.data)
+                    chunks[i] = layer.data
                     left -= len(layer.data)
                     if layer.truncated:
-                        truncated.append(f"{c.id};kept={layer.kept};total={layer.candidates}")
+                        truncated[i] = f"{c.id};kept={layer.kept};total={layer.candidates}"
         except psycopg.errors.QueryCanceled as exc:
             raise TileBudgetExceeded from exc
         except PoolTimeout as exc:
             raise TilesBusy from exc
-        # MVT layers concatenate byte-wise.
-        return RenderedTile(b"".join(chunks), tuple(truncated))
+        # MVT layers concatenate byte-wise (in the order asked for).
+        return RenderedTile(
+            b"".join(chunks[i] for i in range(len(layers))),
+            tuple(truncated[i] for i in sorted(truncated)),
+        )
