@@ -3,7 +3,9 @@
 The app keeps its :class:`config.settings.Settings` on ``app.state.settings`` (routes read
 them through :data:`app.dependencies.SettingsDep`, never as a global). The lifespan opens one
 async psycopg pool (:func:`store.connection.async_pool`: the one connection configuration)
-and keeps it on ``app.state.pool``; routes reach it through :mod:`app.dependencies`. The pool
+and keeps it on ``app.state.pool``; routes reach it through :mod:`app.dependencies`. Vector
+tiles and the response cache live on ``app.state.tiles`` (:class:`app.services.tiles.
+TileService`, with a small pool of its own so tiles never hold the connections items need). The pool
 opens without waiting, so ``/healthz`` answers even when the database is down and
 ``/readyz`` reports it as a 503 problem.
 
@@ -46,6 +48,7 @@ from app.routers import (
     web,
 )
 from app.schemas.openapi import install_openapi
+from app.services.tiles import TileService
 from config.settings import Settings, get_settings
 from store.connection import async_pool
 
@@ -56,10 +59,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     pool = async_pool(app.state.settings.database, purpose="interactive")
     await pool.open(wait=False)
     app.state.pool = pool
+    # Tiles render on a small pool of their own (app.services.tiles).
+    app.state.tiles = TileService(app.state.settings, pool)
+    await app.state.tiles.open()
     app.state.started_at = time.time()
     try:
         yield
     finally:
+        await app.state.tiles.close()
         await pool.close()
 
 

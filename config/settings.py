@@ -14,6 +14,7 @@ travel model               :class:`TravelSettings`     ``LOCUS_WALK_SPEED_KMH``,
 timetables                 :class:`TransitSettings`    ``LOCUS_TRANSIT_*``
 the HTTP API               :class:`ApiSettings`        ``LOCUS_HOST``, ``LOCUS_PORT``,
                                                        ``LOCUS_BASE_URL``, ...
+vector tiles               :class:`TileSettings`       ``LOCUS_TILE_*``
 the job queue              :class:`JobSettings`        ``LOCUS_JOBS_*``
 guards on loaded files     :class:`LoadSettings`       ``LOCUS_LOAD_*``
 =========================  ==========================  ====================================
@@ -222,6 +223,31 @@ class ApiSettings(BaseSettings):
         return f"http://{host}:{self.port}"
 
 
+class TileSettings(BaseSettings):
+    """``LOCUS_TILE_`` settings: what one vector tile may cost and hold (issue 17).
+
+    Tiles render on a pool of their own, ``concurrency`` connections per API process, so a
+    burst of expensive tiles never holds the connections item requests need; a tile waits at
+    most ``queue_timeout_s`` for one (then 503). Each tile runs in one transaction under
+    ``SET LOCAL statement_timeout`` = ``budget_ms`` (all its layers together), far below the
+    pool's statement timeout: past it the answer is a 503 problem+json (nothing cached).
+    Each layer keeps at most ``max_features`` features and the whole tile at most
+    ``max_bytes`` bytes (largest features first; layers share the bytes in turn); a tile
+    that dropped features says so in its ``Tile-Truncated`` header. The data version that
+    keys the response cache is read at most every ``version_ttl_s`` seconds per process.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LOCUS_TILE_", extra="ignore")
+
+    budget_ms: int = Field(default=2000, ge=10)
+    concurrency: int = Field(default=2, ge=1)
+    queue_timeout_s: float = Field(default=5.0, gt=0)
+    max_features: int = Field(default=10000, ge=1)
+    max_bytes: int = Field(default=512 * 1024, ge=1024)
+    #: 0: read the data version on every request (every write is seen at once).
+    version_ttl_s: float = Field(default=1.0, ge=0)
+
+
 class JobSettings(BaseSettings):
     """``LOCUS_JOBS_`` settings, e.g. ``LOCUS_JOBS_MAX_ATTEMPTS=1`` to never retry.
 
@@ -300,6 +326,15 @@ class Settings(BaseModel):
     jobs: JobSettings = Field(default_factory=JobSettings)
     transit: TransitSettings = Field(default_factory=TransitSettings)
     load: LoadSettings = Field(default_factory=LoadSettings)
+    tiles: TileSettings = Field(default_factory=TileSettings)
+
+    @model_validator(mode="after")
+    def _tile_budget_below_statement_timeout(self) -> Settings:
+        if self.tiles.budget_ms >= self.database.statement_timeout_ms:
+            raise ValueError(
+                "LOCUS_TILE_BUDGET_MS must be below LOCUS_DATABASE_STATEMENT_TIMEOUT_MS"
+            )
+        return self
 
     def with_database(self, url: str) -> Settings:
         """A copy pointing at another database (tests, ``locus demo --database``)."""

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from etl.loading import LoadSummary
     from spatial.transit import Timetable
 
+# Tests check that a write is served at once: read the data version on every request.
+os.environ.setdefault("LOCUS_TILE_VERSION_TTL_S", "0")
+
 TRAFFORD = "E08000009"
 
 #: (dataset, file under trafford/, allowed rejects: real errors in the published files).

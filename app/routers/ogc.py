@@ -14,6 +14,7 @@ from app.dependencies import (
     FormatDep,
     ItemsQueryDep,
     OutSridDep,
+    PoolDep,
     PrincipalDep,
 )
 from app.errors import FeatureNotFound
@@ -28,7 +29,6 @@ from app.routers.common import (
     link,
     render,
 )
-from app.routers.tiles import cached_page
 from app.schemas.ogc import (
     CollectionInfo,
     Collections,
@@ -41,6 +41,7 @@ from app.schemas.ogc import (
 )
 from app.schemas.openapi import HTML as HTML_PAGE
 from app.schemas.openapi import GeoJSONResponse, SchemaJSONResponse, problems
+from app.services.tiles import TileService
 from store.access import Principal
 from store.features import (
     ATTRIBUTION,
@@ -290,7 +291,7 @@ async def items(
     c: CollectionDep,
     q: ItemsQueryDep,
     f: FormatDep,
-    conn: ConnectionDep,
+    pool: PoolDep,
     principal: PrincipalDep,
 ) -> Response:
     """A page of features (GeoJSON in CRS84, or ``crs``), ordered by id, with a keyset ``next``.
@@ -303,7 +304,8 @@ async def items(
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     links = _self_links(request, GEOJSON)
     if request.query_params.get("resultType") == "hits":
-        matched = await count_items(conn, c, q, principal)
+        async with pool.connection() as conn:
+            matched = await count_items(conn, c, q, principal)
         body = {
             "type": "FeatureCollection",
             "features": [],
@@ -314,7 +316,12 @@ async def items(
         }
         return _json(body, GEOJSON, content_crs)
 
-    page = await cached_page(request, conn, c, q, principal)
+    # Pages come through the response cache; a connection is taken only to render one.
+    query_key = "&".join(
+        f"{k}={v}" for k, v in sorted(request.query_params.multi_items()) if k != "f"
+    )
+    service: TileService = request.app.state.tiles
+    page = await service.cached_page(c, q, principal, query_key)
     if page.has_more and page.last_fid is not None:
         next_url = (
             request_url(request)

@@ -1,18 +1,18 @@
 """Mapbox vector tiles (WebMercatorQuad, XYZ addressing) and TileJSON for MapLibre.
 
-One tile is one statement (``ST_AsMVT`` over ``ST_AsMVTGeom``). Tiles outside the storage
-CRS's area of use or outside a layer's zoom range never reach the database; a tile with no
-feature is ``204 No Content``.
+A tile is rendered by :class:`app.services.tiles.TileService` (``app.state.tiles``): on its
+own small pool, within a statement budget and per-tile feature and size limits, through the
+response cache keyed by the data version and the caller's organisation. Tiles outside the
+storage CRS's area of use or outside a layer's zoom range never reach the database; a tile
+with no feature is ``204 No Content``.
 
-Rendered tiles are kept in a per-process LRU (:class:`TileCache`, ``LOCUS_TILE_CACHE_MB``)
-keyed by the data version, the caller's organisation (what it may see), the layers, any
-property filters and ``z/x/y``. The data version is ``(count(*), max(id))`` of
-``data_changes`` (migration 0008: one row per transaction that wrote a table a collection
-reads, committed with the data), read before the tile is rendered: a tile rendered after the
-version was read is never older than that version, and any later change moves the version
-(the count grows even when transactions commit out of id order). The version is also the
-tile's ``ETag`` (with ``If-None-Match`` → 304); anonymous tiles are ``public``, tiles
-rendered for an organisation ``private``.
+The data version is also the tile's ``ETag`` (with ``If-None-Match`` → 304); anonymous
+tiles are ``public``, tiles rendered for an organisation ``private``. A tile whose limits
+dropped features (``LOCUS_TILE_MAX_FEATURES`` per layer, ``LOCUS_TILE_MAX_BYTES`` per tile;
+the smallest go first) is still a 200, with ``Tile-Truncated: layer;kept=N;total=M, ...``.
+A tile that runs past ``LOCUS_TILE_BUDGET_MS``, or finds no tile connection free within
+``LOCUS_TILE_QUEUE_TIMEOUT_S``, is a 503 problem+json with ``Retry-After`` (and is not
+cached); item requests are never queued behind tiles.
 
 A layer's tiles take the same ``name=value`` property filters as its items
 (``/collections/travel_times/tiles/WebMercatorQuad/{z}/{x}/{y}?site_id=12&mode=drive``).
@@ -21,11 +21,9 @@ A layer's tiles take the same ``name=value`` property filters as its items
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from psycopg import AsyncConnection
 
 from app.dependencies import (
     CollectionDep,
@@ -34,21 +32,13 @@ from app.dependencies import (
     TileDep,
     TileFiltersDep,
 )
-from app.errors import InvalidParameter
+from app.errors import DatabaseUnavailable, InvalidParameter, QueryTimeout, problem
 from app.routers.common import JSON, MVT, base_url, collection_extent
 from app.schemas.ogc import TileJSON
 from app.schemas.openapi import download, problems
-from config.settings import Settings
+from app.services.tiles import TileBudgetExceeded, TilesBusy, TileService
 from store.access import Principal
-from store.features import (
-    REGISTRY,
-    Collection,
-    ItemsPage,
-    ItemsQuery,
-    data_version,
-    fetch_items,
-    fetch_tile,
-)
+from store.features import REGISTRY, Collection
 
 router = APIRouter(tags=["Vector tiles"])
 
@@ -61,6 +51,14 @@ _FIELD_TYPE = {
     "date": "String",
 }
 _MAX_AGE = 60
+_TRUNCATED_HEADER = {
+    "Tile-Truncated": {
+        "description": "layers whose limits (LOCUS_TILE_MAX_FEATURES per layer,"
+        " LOCUS_TILE_MAX_BYTES per tile) dropped features, the smallest first:"
+        " `layer;kept=N;total=M`, comma-separated",
+        "schema": {"type": "string"},
+    }
+}
 _WORLD = (-180.0, -85.0511, 180.0, 85.0511)
 
 
@@ -111,73 +109,13 @@ def _union(
     )
 
 
-TileKey = tuple[Any, ...]
-
-
-class TileCache:
-    """A byte-bounded LRU of rendered responses keyed by data version and caller.
-
-    Tiles use ``(version, org, layers, z, x, y)``; items pages ``("items", version, org,
-    collection, query)`` (:func:`cached_page`).
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._entries: OrderedDict[TileKey, bytes] = OrderedDict()
-
-    def get(self, key: TileKey) -> bytes | None:
-        data = self._entries.get(key)
-        if data is not None:
-            self._entries.move_to_end(key)
-        return data
-
-    def put(self, key: TileKey, data: bytes) -> None:
-        if len(data) > self.max_bytes or key in self._entries:
-            return
-        self._entries[key] = data
-        self.size += len(data) + 100
-        while self.size > self.max_bytes:
-            _, old = self._entries.popitem(last=False)
-            self.size -= len(old) + 100
-
-
-def response_cache(request: Request) -> TileCache | None:
-    """The process's response cache (``LOCUS_TILE_CACHE_MB``; None when set to 0)."""
-    settings: Settings = request.app.state.settings
-    cache: TileCache | None = getattr(request.app.state, "tile_cache", None)
-    if cache is None and settings.api.tile_cache_mb > 0:
-        cache = request.app.state.tile_cache = TileCache(int(settings.api.tile_cache_mb * 2**20))
-    return cache
-
-
-async def cached_page(
-    request: Request,
-    conn: AsyncConnection[Any],
-    c: Collection,
-    q: ItemsQuery,
-    principal: Principal,
-) -> ItemsPage:
-    """An items page through the response cache (same data version, caller and query)."""
-    cache = response_cache(request)
-    if cache is None:
-        return await fetch_items(conn, c, q, principal)
-    query = "&".join(f"{k}={v}" for k, v in sorted(request.query_params.multi_items()) if k != "f")
-    key: TileKey = ("items", await data_version(conn), principal.organisation, c.id, query)
-    hit = cache.get(key)
-    if hit is not None:
-        head, _, features = hit.decode().partition("\n")
-        returned, last_fid, has_more = json.loads(head)
-        return ItemsPage(features, returned, last_fid, has_more)
-    page = await fetch_items(conn, c, q, principal)
-    head = json.dumps([page.returned, page.last_fid, page.has_more])
-    cache.put(key, f"{head}\n{page.features_json}".encode())
-    return page
+def _service(request: Request) -> TileService:
+    service: TileService = request.app.state.tiles
+    return service
 
 
 async def _cached_tile(
     request: Request,
-    conn: AsyncConnection[Any],
     layers: list[Collection],
     z: int,
     x: int,
@@ -185,23 +123,44 @@ async def _cached_tile(
     principal: Principal,
     filters: dict[str, list[Any]] | None = None,
 ) -> Response:
-    """The tile of ``layers`` (MVT layers concatenate byte-wise), through the cache."""
-    cache = response_cache(request)
+    """The tile of ``layers`` through the service (cache, renders in flight, limits)."""
     if all(z < c.tile_minzoom or z > c.tile_maxzoom for c in layers):
         return _tile_response(b"", None, principal)  # no database needed
-    version = await data_version(conn)
+    service = _service(request)
+    version = await service.data_version()
     org = principal.organisation
     etag = f'"{version}{"-" + org if org else ""}"'
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=_cache_headers(etag, principal))
-    filter_key = tuple(sorted((k, tuple(v)) for k, v in (filters or {}).items()))
-    key: TileKey = (version, org, tuple(c.id for c in layers), filter_key, z, x, y)
-    data = cache.get(key) if cache is not None else None
-    if data is None:
-        data = b"".join([await fetch_tile(conn, c, z, x, y, principal, filters) for c in layers])
-        if cache is not None:
-            cache.put(key, data)
-    return _tile_response(data, etag, principal)
+    try:
+        rendered = await service.tile(layers, z, x, y, principal, filters, version)
+    except TileBudgetExceeded:
+        budget = service.settings.budget_ms
+        return problem(
+            request,
+            status=503,
+            title=QueryTimeout.title,
+            detail=f"tile {z}/{x}/{y} took longer than its budget of {budget} ms"
+            " (LOCUS_TILE_BUDGET_MS); ask for fewer layers, filter the layer, or retry",
+            slug=QueryTimeout.slug,
+            headers={"Retry-After": "2"},
+        )
+    except TilesBusy:
+        wait = service.settings.queue_timeout_s
+        return problem(
+            request,
+            status=503,
+            title=DatabaseUnavailable.title,
+            detail=f"no tile renderer came free within {wait:g} s (LOCUS_TILE_CONCURRENCY,"
+            " LOCUS_TILE_QUEUE_TIMEOUT_S): many tiles are being rendered, or the database"
+            " is unreachable; retry shortly",
+            slug="tiles-busy",
+            headers={"Retry-After": "2"},
+        )
+    response = _tile_response(rendered.data, etag, principal)
+    if rendered.truncated:
+        response.headers["Tile-Truncated"] = ", ".join(rendered.truncated)
+    return response
 
 
 def _cache_headers(etag: str | None, principal: Principal) -> dict[str, str]:
@@ -239,7 +198,11 @@ async def collection_tilejson(
     summary="Vector tile of one layer",
     response_class=Response,
     responses={
-        200: {"description": "Mapbox vector tile", "content": download(MVT)},
+        200: {
+            "description": "Mapbox vector tile",
+            "content": download(MVT),
+            "headers": _TRUNCATED_HEADER,
+        },
         204: {"description": "empty tile"},
         304: {"description": "not modified (If-None-Match)"},
         **problems(400, 401, 404, 503),
@@ -250,7 +213,6 @@ async def collection_tile(
     c: CollectionDep,
     tile: TileDep,
     filters: TileFiltersDep,
-    conn: ConnectionDep,
     principal: PrincipalDep,
 ) -> Response:
     """The layer's features in tile ``z/x/y`` (XYZ: y counts from the north).
@@ -259,7 +221,7 @@ async def collection_tile(
     ``/items`` (``site_id=12&mode=drive``).
     """
     z, x, y = tile
-    return await _cached_tile(request, conn, [c], z, x, y, principal, filters)
+    return await _cached_tile(request, [c], z, x, y, principal, filters)
 
 
 def _layers(collections: str | None) -> list[Collection]:
@@ -308,7 +270,11 @@ async def tilejson(
     summary="Vector tile with several layers",
     response_class=Response,
     responses={
-        200: {"description": "Mapbox vector tile", "content": download(MVT)},
+        200: {
+            "description": "Mapbox vector tile",
+            "content": download(MVT),
+            "headers": _TRUNCATED_HEADER,
+        },
         204: {"description": "empty tile"},
         304: {"description": "not modified (If-None-Match)"},
         **problems(400, 401, 503),
@@ -317,10 +283,9 @@ async def tilejson(
 async def tile(
     request: Request,
     tile: TileDep,
-    conn: ConnectionDep,
     principal: PrincipalDep,
     collections: _CollectionsParam = None,
 ) -> Response:
     """All layers (or ``collections``) in one tile: MVT layers concatenate byte-wise."""
     z, x, y = tile
-    return await _cached_tile(request, conn, _layers(collections), z, x, y, principal)
+    return await _cached_tile(request, _layers(collections), z, x, y, principal)

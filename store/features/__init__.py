@@ -1,10 +1,9 @@
 """Feature collections: the registry of served tables (:mod:`.registry`) and their SQL
-(:mod:`.queries`: items, features, counts, extents, vector tiles, the data version)."""
+(:mod:`.queries`: items, features, counts, extents, the data version; :mod:`.tiles`: vector
+tiles within their limits)."""
 
 from store.features.queries import (
     AREA_OF_USE,
-    MVT_BUFFER,
-    MVT_EXTENT,
     PRECISION,
     ItemsPage,
     ItemsQuery,
@@ -14,8 +13,6 @@ from store.features.queries import (
     fetch_extent,
     fetch_item,
     fetch_items,
-    fetch_tile,
-    tile_lonlat_bounds,
 )
 from store.features.registry import (
     ATTRIBUTION,
@@ -27,6 +24,17 @@ from store.features.registry import (
     Collection,
     Property,
     PropertyType,
+    TileParts,
+)
+from store.features.tiles import (
+    MVT_BUFFER,
+    MVT_EXTENT,
+    WEB_MERCATOR_WIDTH,
+    TileLayer,
+    TileLimits,
+    fetch_tile,
+    tile_lonlat_bounds,
+    tolerance,
 )
 
 __all__ = [
@@ -40,11 +48,15 @@ __all__ = [
     "PRECISION",
     "REGISTRY",
     "SRID_CRS",
+    "WEB_MERCATOR_WIDTH",
     "Collection",
     "ItemsPage",
     "ItemsQuery",
     "Property",
     "PropertyType",
+    "TileLayer",
+    "TileLimits",
+    "TileParts",
     "clip_to_area_of_use",
     "count_items",
     "data_version",
@@ -53,4 +65,5 @@ __all__ = [
     "fetch_items",
     "fetch_tile",
     "tile_lonlat_bounds",
+    "tolerance",
 ]

@@ -1,4 +1,4 @@
-"""The SQL of the feature collections: items pages, single features, counts, extents, tiles.
+"""The SQL of the feature collections: items pages, single features, counts, extents.
 
 Every statement is composed with :mod:`psycopg.sql`: table, column and property names come
 from the registry (:mod:`store.features.registry`, fixed at import time) as quoted
@@ -16,7 +16,6 @@ pages of hundreds of features cheap.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +27,6 @@ from store.features.registry import Collection, Property
 
 __all__ = [
     "AREA_OF_USE",
-    "MVT_BUFFER",
-    "MVT_EXTENT",
     "PRECISION",
     "ItemsPage",
     "ItemsQuery",
@@ -41,20 +38,14 @@ __all__ = [
     "fetch_extent",
     "fetch_item",
     "fetch_items",
-    "fetch_tile",
     "item_statement",
     "items_statement",
-    "tile_lonlat_bounds",
-    "tile_statement",
 ]
 
 # Bboxes and tiles are clipped to the storage CRS's area of use (spatial.crs.AREA_OF_USE)
 # before being projected, so a world-wide bbox or tile never reaches ST_Transform.
 #: Coordinate decimals in GeoJSON output: 1e-7 degrees (~1 cm) or centimetres in BNG.
 PRECISION: dict[int, int] = {4326: 7, 27700: 2}
-
-MVT_EXTENT = 4096
-MVT_BUFFER = 64
 
 #: The alias every statement gives the collection's table (registry ``where`` uses it too).
 _ALIAS = "t"
@@ -287,85 +278,6 @@ def extent_statement(c: Collection, principal: Principal) -> tuple[sql.Composed,
     return stmt, params
 
 
-def tile_lonlat_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    """WebMercatorQuad tile ``z/x/y`` as (west, south, east, north) in degrees."""
-    n = 2.0**z
-
-    def lat(row: float) -> float:
-        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / n))))
-
-    return (x / n * 360.0 - 180.0, lat(y + 1), (x + 1) / n * 360.0 - 180.0, lat(y))
-
-
-def tile_statement(
-    c: Collection,
-    z: int,
-    x: int,
-    y: int,
-    principal: Principal,
-    filters: dict[str, list[Any]] | None = None,
-) -> tuple[sql.Composed, dict[str, Any]] | None:
-    """``ST_AsMVT`` over ``ST_AsMVTGeom`` for one tile, or None when it cannot hold data."""
-    west, south, east, north = tile_lonlat_bounds(z, x, y)
-    # Search box: the tile plus its MVT buffer, in lon/lat, clipped to the CRS's area of use.
-    pad_x = (east - west) * MVT_BUFFER / MVT_EXTENT
-    pad_y = (north - south) * MVT_BUFFER / MVT_EXTENT
-    search = (west - pad_x, max(south - pad_y, -85.06), east + pad_x, min(north + pad_y, 85.06))
-    clipped = clip_to_area_of_use(search, c.storage_srid)
-    if clipped is None:
-        return None
-    params: dict[str, Any] = {"z": z, "x": x, "y": y}
-    stored = c.projected(3857)
-    if stored is not None:
-        # Web Mercator copy with its own index: the tile plus its buffer, no transform.
-        params["margin"] = MVT_BUFFER / MVT_EXTENT
-        geom: sql.Composable = _col(stored)
-        search_filter: sql.Composable = sql.SQL(
-            "{} && ST_TileEnvelope(%(z)s, %(x)s, %(y)s, margin => %(margin)s)"
-        ).format(geom)
-    else:
-        geom = sql.SQL("ST_Transform({}, 3857)").format(_col(c.geometry_column))
-        search_filter = _bbox_filter(c, clipped, 4326, params)
-    where = sql.SQL(" AND ").join(
-        [
-            _visibility(c, principal, params),
-            search_filter,
-            *_property_filters(c, filters or {}, params),
-        ]
-    )
-    props = [
-        sql.SQL("{}::text AS {}" if p.type == "date" else "{} AS {}").format(
-            _value(p), sql.Identifier(p.name)
-        )
-        for p in c.properties
-    ]
-    feature_id: sql.Composable = sql.SQL("")
-    id_arg: sql.Composable = sql.SQL("NULL")
-    if len(c.key) == 1 and c.key_types[0] is int:
-        feature_id = sql.SQL(", {} AS _fid").format(_col(c.key[0]))
-        id_arg = sql.Literal("_fid")
-    stmt = sql.SQL(
-        "WITH bounds AS (SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s) AS env),"
-        " mvt AS (SELECT ST_AsMVTGeom({g}, bounds.env, {extent}, {buffer},"
-        " true) AS _geom, {props}{feature_id} FROM {table}, bounds WHERE {where}"
-        " ORDER BY {order})"
-        " SELECT ST_AsMVT(mvt.*, {layer}, {extent}, '_geom', {id_arg}) FROM mvt"
-        " WHERE _geom IS NOT NULL"
-    ).format(
-        g=geom,
-        order=_order(c),
-        extent=sql.Literal(MVT_EXTENT),
-        buffer=sql.Literal(MVT_BUFFER),
-        props=sql.SQL(", ").join(props),
-        feature_id=feature_id,
-        table=_table(c),
-        where=where,
-        layer=sql.Literal(c.id),
-        id_arg=id_arg,
-    )
-    return stmt, params
-
-
 # --------------------------------------------------------------------------------------------
 # Running the statements
 
@@ -427,27 +339,6 @@ async def fetch_extent(
     if row is None or row[0] is None:
         return None
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
-
-
-async def fetch_tile(
-    conn: AsyncConnection[Any],
-    c: Collection,
-    z: int,
-    x: int,
-    y: int,
-    principal: Principal,
-    filters: dict[str, list[Any]] | None = None,
-) -> bytes:
-    """Run :func:`tile_statement`: the MVT bytes (empty when no feature touches the tile)."""
-    if z < c.tile_minzoom or z > c.tile_maxzoom:
-        return b""
-    built = tile_statement(c, z, x, y, principal, filters)
-    if built is None:
-        return b""
-    stmt, params = built
-    cur = await conn.execute(stmt, params)
-    row = await cur.fetchone()
-    return bytes(row[0]) if row and row[0] is not None else b""
 
 
 async def data_version(conn: AsyncConnection[Any]) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "Collection",
     "Property",
     "PropertyType",
+    "TileParts",
 ]
 
 PropertyType = Literal["string", "integer", "number", "boolean", "date"]
@@ -64,6 +65,28 @@ class Property:
 
 
 @dataclass(frozen=True)
+class TileParts:
+    """Stored generalised pieces of a layer's geometry, one per feature and tile (EPSG:3857).
+
+    ``table`` has ``(<key>, z, x, y, npoints, geom)``: the feature's geometry inside tile
+    ``z/x/y`` and its MVT buffer, simplified to a pixel of zoom ``z``, for every zoom up to
+    ``max_zoom`` (migration 0012 builds them for catchments). A tile deeper than ``max_zoom``
+    reads the pieces of its ancestor at ``max_zoom``.
+    """
+
+    table: str
+    key_column: str
+    max_zoom: int = 14
+
+    def source_tile(self, z: int, x: int, y: int) -> tuple[int, int, int]:
+        """The stored tile whose pieces cover tile ``z/x/y``."""
+        if z <= self.max_zoom:
+            return z, x, y
+        shift = z - self.max_zoom
+        return self.max_zoom, x >> shift, y >> shift
+
+
+@dataclass(frozen=True)
 class Collection:
     """A table or view served as an OGC API Features collection and a vector-tile layer."""
 
@@ -90,6 +113,9 @@ class Collection:
     #: columns (migration 0006) that spare an ``ST_Transform`` per request (3857 for tiles,
     #: with its own GiST index; 4326 for CRS84 GeoJSON).
     projected_columns: tuple[tuple[int, str], ...] = ()
+    #: Stored generalised pieces per tile (a layer whose stored geometry grows with use);
+    #: tiles read them instead of the table's geometry. Needs a single integer key.
+    tile_parts: TileParts | None = None
     keywords: tuple[str, ...] = ()
     attribution: str = ATTRIBUTION
     #: In the all-layers tile (``/tiles/...`` without ``collections``). Layers with many
@@ -265,6 +291,7 @@ REGISTRY: dict[str, Collection] = {
                 Property("population", "number", "usual residents within the band"),
                 Property("network_load_id", "integer", "data load the band was computed on"),
             ),
+            tile_parts=TileParts("catchment_tile_parts", "catchment_id"),
             keywords=("catchment", "isochrone", "population"),
         ),
         Collection(

@@ -1,0 +1,1 @@
+"""Shared parts of the benchmarks (imported by ``bench/*.py`` and by tests, never run alone)."""
