@@ -32,7 +32,7 @@ from app.dependencies import (
     TileDep,
     TileFiltersDep,
 )
-from app.errors import DatabaseUnavailable, InvalidParameter, QueryTimeout, problem
+from app.errors import RETRY_AFTER_S, DatabaseUnavailable, InvalidParameter, QueryTimeout, problem
 from app.routers.common import JSON, MVT, base_url, collection_extent
 from app.schemas.ogc import TileJSON
 from app.schemas.openapi import download, problems
@@ -143,7 +143,7 @@ async def _cached_tile(
             detail=f"tile {z}/{x}/{y} took longer than its budget of {budget} ms"
             " (LOCUS_TILE_BUDGET_MS); ask for fewer layers, filter the layer, or retry",
             slug=QueryTimeout.slug,
-            headers={"Retry-After": "2"},
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     except TilesBusy:
         wait = service.settings.queue_timeout_s
@@ -155,7 +155,7 @@ async def _cached_tile(
             " LOCUS_TILE_QUEUE_TIMEOUT_S): many tiles are being rendered, or the database"
             " is unreachable; retry shortly",
             slug="tiles-busy",
-            headers={"Retry-After": "2"},
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
     response = _tile_response(rendered.data, etag, principal)
     if rendered.truncated:

@@ -264,14 +264,24 @@ def test_a_statement_past_the_statement_timeout_is_a_503_query_timeout(
     rutland_db_url: str, paths: dict[str, str]
 ) -> None:
     settings = _settings(rutland_db_url, statement_timeout_ms=500)
+    # A tile runs under its own budget, below the statement timeout (as Settings requires).
+    settings = settings.model_copy(
+        update={"tiles": settings.tiles.model_copy(update={"budget_ms": 400})}
+    )
     with TestClient(create_app(settings)) as c, _sites_locked(rutland_db_url):
-        for path in paths.values():
+        for name, path in paths.items():
+            tile = path.removeprefix("/collections/sites/tiles/WebMercatorQuad/")
             _assert_problem(
                 c.get(path),
                 path,
                 slug="query-timeout",
                 title="Query timeout",
-                detail="the query ran past the statement timeout; narrow the request or try "
+                detail=(
+                    f"tile {tile} took longer than its budget of 400 ms (LOCUS_TILE_BUDGET_MS);"
+                    " ask for fewer layers, filter the layer, or retry"
+                )
+                if name == "tile"
+                else "the query ran past the statement timeout; narrow the request or try "
                 "again later",
             )
 

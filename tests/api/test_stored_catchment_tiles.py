@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from shapely.geometry import box, shape
 
+from app.errors import RETRY_AFTER_S
 from app.main import create_app
 from app.services.tiles import DataVersion
 from bench.support.stored_catchments import insert_catchments
@@ -355,7 +356,7 @@ def test_a_stuck_tile_holds_one_tile_connection_and_items_still_answer(
     for a in answers:
         assert a.status_code == 503
         assert a.headers["content-type"] == PROBLEM
-        assert a.headers["retry-after"] == "2"
+        assert a.headers["retry-after"] == str(RETRY_AFTER_S)
     assert f"budget of {BUDGET_MS} ms (LOCUS_TILE_BUDGET_MS)" in budget[0].json()["detail"]
     assert "LOCUS_TILE_QUEUE_TIMEOUT_S" in busy[0].json()["detail"]
     # Failures are not cached: with the lock gone the same tile is served.
