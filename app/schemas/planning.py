@@ -130,7 +130,18 @@ class TrendGrowth(InputModel):
     )
 
 
-Growth = Annotated[NoGrowth | RatesGrowth | TrendGrowth, Field(discriminator="type")]
+class ScenarioGrowth(InputModel):
+    """The ``grow_population`` changes of a saved scenario, reached at the last horizon: each
+    change's factor becomes the steady annual rate ``factor ** (1 / years) - 1`` for its age
+    bands and areas (factors of changes to the same bands and areas multiply)."""
+
+    type: Literal["scenario"]
+    scenario_id: int = Field(ge=1, le=2**31 - 1, description="a saved scenario you can see")
+
+
+Growth = Annotated[
+    NoGrowth | RatesGrowth | TrendGrowth | ScenarioGrowth, Field(discriminator="type")
+]
 
 
 class HousingSite(InputModel):

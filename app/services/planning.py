@@ -31,6 +31,7 @@ from app.schemas.planning import (
     ProjectionRequest,
     ProjectionTotal,
     RatesGrowth,
+    ScenarioGrowth,
     TrendGrowth,
 )
 from app.services.areas import age_label
@@ -40,9 +41,11 @@ from app.services.planning_growth import (
     ProjectionInputError,
     housing,
     rates_frame,
+    scenario_rates,
     table_of,
     trend,
 )
+from app.services.scenarios import get_scenario
 from spatial.projection import Projection, ProjectionError, project
 from store import planning as store
 from store.access import Principal
@@ -153,8 +156,11 @@ def _base(
 # ----------------------------------------------------------------------------- building
 
 
-def build_projection(db: Database, request: ProjectionRequest) -> tuple[Projection, dict[str, Any]]:
-    """The projection of ``request`` and its metadata (nothing is stored).
+def build_projection(
+    db: Database, request: ProjectionRequest, principal: Principal
+) -> tuple[Projection, dict[str, Any]]:
+    """The projection of ``request`` for ``principal`` (whose scenarios it may read) and its
+    metadata (nothing is stored).
 
     Raises
     ------
@@ -173,6 +179,31 @@ def build_projection(db: Database, request: ProjectionRequest) -> tuple[Projecti
         rates = controls = None
         if isinstance(request.growth, RatesGrowth):
             rates = rates_frame(request.growth.rates, base)
+            growth["rates"] = len(rates)
+        elif isinstance(request.growth, ScenarioGrowth):
+            scenario_id = request.growth.scenario_id
+            scenario = get_scenario(db, principal, scenario_id)
+            if scenario is None:
+                raise ProjectionInputError(
+                    [f"scenario {scenario_id} is not a saved scenario you can see"],
+                    "growth.scenario_id",
+                )
+            given = scenario_rates(
+                scenario.definition.get("changes", []),
+                base_year,
+                max(request.horizons),
+                scenario_id,
+            )
+            rates = rates_frame(given, base)
+            growth.update(
+                {
+                    "scenario": {
+                        "id": scenario.id,
+                        "name": scenario.name,
+                        "version": scenario.version,
+                    }
+                }
+            )
             growth["rates"] = len(rates)
         elif isinstance(request.growth, TrendGrowth):
             rates, controls, trend_meta = trend(conn, request.growth, base, base_meta, vintages)
@@ -201,7 +232,7 @@ def save_projection(
     db: Database, principal: Principal, request: ProjectionRequest
 ) -> ProjectionRecord:
     """Build ``request`` and store it as the next version of its name; the saved record."""
-    result, meta = build_projection(db, request)
+    result, meta = build_projection(db, request, principal)
     definition = request.model_dump(mode="json", exclude={"restricted"})
     with db.transaction() as conn:
         version = lock_next_version(conn, TABLE, principal.organisation, request.name)

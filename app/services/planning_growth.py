@@ -9,12 +9,13 @@ Every problem is a :class:`ProjectionInputError` naming the request member and e
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import shapely
+from pydantic import ValidationError
 from shapely.geometry import shape
 
 from app.schemas.planning import (
@@ -57,6 +58,11 @@ GROWTH_METHOD = {
         "it); the most specific rate applies (the area's, then the narrowest band, then the "
         "year's)"
     ),
+    "scenario": (
+        "the scenario's grow_population factors reached at the last horizon: a constant "
+        "annual rate factor ** (1 / years to the last horizon) − 1 per changed age band and "
+        "area, applied as user rates"
+    ),
     "trend": (
         "constant annual rate (newer / older) ** (1 / years between) − 1 per area group and "
         "common age band, applied to every year after the base year"
@@ -97,6 +103,63 @@ def table_of(vintages: pd.DataFrame, ref: VintageRef, parameter: str) -> dict[st
 
 
 # ----------------------------------------------------------------------------- growth
+
+
+def scenario_rates(
+    changes: Sequence[Mapping[str, Any]], base_year: int, last_year: int, scenario_id: int
+) -> list[GrowthRate]:
+    """Steady annual rates that reach a scenario's ``grow_population`` factors by ``last_year``.
+
+    Factors of changes that cover the same people multiply: a change to an age band
+    everywhere and one to that band (or to every age, ``all``) in an area give that area
+    the product. Age bands are matched by label (``all`` covers every band).
+    """
+    parameter = "growth.scenario_id"
+    factors: dict[tuple[str, str | None], float] = {}
+    for change in changes:
+        if change.get("type") != "grow_population":
+            continue
+        for band in change["age_bands"]:
+            for area in change.get("area_codes") or [None]:
+                key = (str(band), area)
+                factors[key] = factors.get(key, 1.0) * float(change["factor"])
+    if not factors:
+        raise ProjectionInputError(
+            [f"scenario {scenario_id} has no grow_population change"], parameter
+        )
+    # The projection applies only the most specific rate of an area and band, so each rate
+    # carries every factor that covers it: its own, its band's everywhere, and 'all' ages.
+    combined = {
+        (band, area): float(
+            np.prod(
+                [f for (b, a), f in factors.items() if a in (None, area) and b in ("all", band)]
+            )
+        )
+        for band, area in factors
+    }
+    factors = combined
+    years = last_year - base_year
+    if years < 1:
+        raise ProjectionInputError(
+            [f"a scenario's growth needs a horizon after the base year {base_year}"], parameter
+        )
+    problems: list[str] = []
+    rates: list[GrowthRate] = []
+    for (band, area), factor in factors.items():
+        rate = factor ** (1 / years) - 1
+        try:
+            rates.append(GrowthRate(age_band=band, year=None, area_code=area, rate=rate))
+        except ValidationError:
+            problems.append(
+                f"scenario {scenario_id}: age band {band!r}"
+                + (f" in {area}" if area else "")
+                + f": factor {factor:g} over {years} years is {rate:+.1%} a year (outside ±50%)"
+            )
+    if problems:
+        raise ProjectionInputError(problems[:50], parameter)
+    if ("all", None) not in factors:  # bands and areas the scenario leaves alone: unchanged
+        rates.append(GrowthRate(age_band="all", year=None, area_code=None, rate=0.0))
+    return rates
 
 
 def rates_frame(rates: Sequence[GrowthRate], base: pd.DataFrame) -> pd.DataFrame:

@@ -529,3 +529,68 @@ def test_a_polygon_site_is_apportioned_by_area_at_the_default_household_size(
     added = {c: after[c] - before[c] for c in before if after[c] != before[c]}
     assert sum(added.values()) == pytest.approx(50 * 2.36, abs=1e-2)
     assert added == pytest.approx({c: 50 * 2.36 * s for c, s in placed.items()}, abs=1e-2)
+
+
+def test_a_scenarios_population_growth_is_reached_at_the_last_horizon(
+    client: TestClient, keys: dict[str, str], rutland_engine: Engine
+) -> None:
+    census = _census(rutland_engine)
+    area = sorted({a for a, _ in census})[0]
+    scenario = client.post(
+        "/scenarios",
+        json={
+            "name": "Rutland: 65+ up half in one area",
+            "restricted": True,
+            "changes": [
+                {"type": "grow_population", "age_bands": ["65+"], "factor": 1.2},
+                {
+                    "type": "grow_population",
+                    "age_bands": ["65+"],
+                    "factor": 1.25,
+                    "area_codes": [area],
+                },
+            ],
+        },
+        headers=auth(keys["a"]),
+    )
+    assert scenario.status_code == 201, scenario.text
+    sid = scenario.json()["id"]
+    body = {
+        "name": "rutland from a scenario",
+        "horizons": [2026, 2031],
+        "lad_codes": [RUTLAND],
+        "growth": {"type": "scenario", "scenario_id": sid},
+    }
+    r = client.post("/planning/projections", json=body, headers=auth(keys["a"]))
+    assert r.status_code == 201, r.text
+    meta = r.json()["metadata"]["growth"]
+    assert (meta["type"], meta["scenario"]["id"]) == ("scenario", sid)
+    got = client.get(
+        f"/planning/projections/{r.json()['id']}/areas",
+        params={"year": 2031},
+        headers=auth(keys["a"]),
+    )
+    rows = {(row["area_code"], row["age_band"]): row["count"] for row in got.json()["rows"]}
+    # By the last horizon: 65+ × 1.2 everywhere, × 1.2 × 1.25 = 1.5 in the named area; the
+    # other bands unchanged.
+    for (code, band), people in census.items():
+        factor = 1.0 if band != "65+" else (1.5 if code == area else 1.2)
+        assert rows[(code, band)] == pytest.approx(people * factor), (code, band)
+
+    # Org B cannot read org A's restricted scenario; a scenario without growth is named.
+    hidden = client.post("/planning/projections", json=body, headers=auth(keys["b"]))
+    assert hidden.status_code == 400
+    assert hidden.json()["parameter"] == "growth.scenario_id"
+    assert f"scenario {sid} is not a saved scenario you can see" in hidden.json()["detail"]
+    plain = client.post(
+        "/scenarios",
+        json={"name": "Rutland: no growth", "changes": []},
+        headers=auth(keys["a"]),
+    ).json()["id"]
+    r = client.post(
+        "/planning/projections",
+        json={**body, "growth": {"type": "scenario", "scenario_id": plain}},
+        headers=auth(keys["a"]),
+    )
+    assert r.status_code == 400
+    assert r.json()["detail"] == f"scenario {plain} has no grow_population change"
