@@ -23,6 +23,7 @@ from psycopg.types.json import Jsonb
 
 from store.access import Principal, visible_rows
 from store.connection import read_frame
+from store.versions import visible_versions
 
 __all__ = [
     "PROJECTION_ROW_COLUMNS",
@@ -168,20 +169,8 @@ def list_named(
 ) -> list[NamedRow]:
     """Versions ``principal`` may see, by name then newest version first (``latest_only``:
     the newest visible version of each organisation's name)."""
-    vis, params = visible_rows(principal, alias="s")
-    where: list[sql.Composable] = [vis]
-    values: dict[str, Any] = dict(params)
-    if name is not None:
-        where.append(sql.SQL("s.name = %(name)s"))
-        values["name"] = name
-    query = sql.SQL(
-        "SELECT {cols}, rank() OVER (PARTITION BY s.organisation, s.name "
-        "ORDER BY s.version DESC) AS newest FROM {t} AS s WHERE {where}"
-    ).format(cols=_columns(table), t=_table(table), where=sql.SQL(" AND ").join(where))
-    if latest_only:
-        query = sql.SQL("SELECT * FROM ({q}) AS v WHERE v.newest = 1").format(q=query)
-    query = sql.SQL("SELECT * FROM ({q}) AS o ORDER BY o.name, o.version DESC, o.id DESC").format(
-        q=query
+    query, values = visible_versions(
+        table, _columns(table), principal, name=name, latest_only=latest_only
     )
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, values)
